@@ -1,0 +1,146 @@
+// Domain names as both the compiler and the server see them: lowercase ASCII (IDN as punycode),
+// no trailing dot. One place decides what a valid blockable name is, so a name the compiler
+// writes is always a name the server can look up.
+import { domainToASCII } from 'node:url';
+import { getPublicSuffix } from 'tldts';
+
+export type InvalidNameReason =
+  | 'empty'
+  | 'too-long'
+  | 'empty-label'
+  | 'label-too-long'
+  | 'bad-character'
+  | 'hyphen-edge'
+  | 'bad-idn'
+  | 'ip-address'
+  | 'localhost'
+  | 'single-label'
+  | 'public-suffix';
+
+export type NameResult = { ok: true; name: string } | { ok: false; reason: InvalidNameReason };
+
+/** Names that hosts files map to loopback or broadcast addresses as housekeeping, never blocks. */
+const HOUSEKEEPING_NAMES = new Set([
+  'localhost',
+  'localhost.localdomain',
+  'local',
+  'broadcasthost',
+  'ip6-localhost',
+  'ip6-loopback',
+  'ip6-localnet',
+  'ip6-mcastprefix',
+  'ip6-allnodes',
+  'ip6-allrouters',
+  'ip6-allhosts',
+  '0.0.0.0',
+]);
+
+const MAX_NAME = 253; // presentation form without the trailing dot (255 octets on the wire)
+const MAX_LABEL = 63;
+
+const enum Ch {
+  Dot = 0x2e,
+  Hyphen = 0x2d,
+  Underscore = 0x5f,
+  Zero = 0x30,
+  Nine = 0x39,
+  A = 0x41,
+  Z = 0x5a,
+  a = 0x61,
+  z = 0x7a,
+}
+
+/**
+ * Normalise a name from a list or a user and decide whether it may be written as a rule.
+ * Accepts `_` in labels (real lists carry `_dmarc`-style and `adman_test` names) but rejects
+ * anything a resolver could never be asked for, addresses, housekeeping names, single labels
+ * and bare public suffixes (a rule for `co.uk` would black out a country).
+ */
+export function normaliseName(input: string): NameResult {
+  let name = input;
+  if (name.length > 0 && name.charCodeAt(name.length - 1) === Ch.Dot) name = name.slice(0, -1);
+  if (name.length === 0) return { ok: false, reason: 'empty' };
+
+  // Fast path: one pass that validates plain ASCII and notices what needs more work.
+  let needsLower = false;
+  let nonAscii = false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= Ch.A && c <= Ch.Z) needsLower = true;
+    else if (c > 0x7f) nonAscii = true;
+  }
+  if (nonAscii) {
+    if (name.length > 4 * MAX_NAME) return { ok: false, reason: 'too-long' };
+    const ascii = domainToASCII(name.toLowerCase());
+    if (ascii === '') return { ok: false, reason: 'bad-idn' };
+    name = ascii;
+  } else if (needsLower) {
+    name = name.toLowerCase();
+  }
+  const structural = checkStructure(name);
+  if (structural) return { ok: false, reason: structural };
+  if (HOUSEKEEPING_NAMES.has(name)) return { ok: false, reason: 'localhost' };
+  if (name.indexOf('.') === -1) return { ok: false, reason: 'single-label' };
+  if (isDottedQuad(name)) return { ok: false, reason: 'ip-address' };
+  if (isPublicSuffix(name)) return { ok: false, reason: 'public-suffix' };
+  return { ok: true, name };
+}
+
+/** Length, label and character rules of RFC 1035/1123 (plus `_`) on an already-lowercased name. */
+function checkStructure(name: string): InvalidNameReason | null {
+  if (name.length > MAX_NAME) return 'too-long';
+  let labelStart = 0;
+  for (let i = 0; i <= name.length; i++) {
+    const c = i === name.length ? Ch.Dot : name.charCodeAt(i);
+    if (c === Ch.Dot) {
+      const len = i - labelStart;
+      if (len === 0) return 'empty-label';
+      if (len > MAX_LABEL) return 'label-too-long';
+      if (name.charCodeAt(labelStart) === Ch.Hyphen || name.charCodeAt(i - 1) === Ch.Hyphen) {
+        return 'hyphen-edge';
+      }
+      labelStart = i + 1;
+      continue;
+    }
+    const ok =
+      (c >= Ch.a && c <= Ch.z) || (c >= Ch.Zero && c <= Ch.Nine) || c === Ch.Hyphen || c === Ch.Underscore;
+    if (!ok) return 'bad-character';
+  }
+  return null;
+}
+
+function isDottedQuad(name: string): boolean {
+  const parts = name.split('.');
+  if (parts.length !== 4) return false;
+  return parts.every((p) => p.length > 0 && p.length <= 3 && /^[0-9]+$/.test(p) && Number(p) <= 255);
+}
+
+/** True when `name` is itself a public suffix (ICANN or private section: `com`, `co.uk`, `github.io`). */
+export function isPublicSuffix(name: string): boolean {
+  return getPublicSuffix(name, { allowPrivateDomains: true }) === name;
+}
+
+/** The name itself followed by each parent, most specific first: a.b.c → a.b.c, b.c, c. */
+export function nameAndParents(name: string): string[] {
+  const out = [name];
+  let i = name.indexOf('.');
+  while (i !== -1) {
+    out.push(name.slice(i + 1));
+    i = name.indexOf('.', i + 1);
+  }
+  return out;
+}
+
+/** True when `name` equals `ancestor` or lies below it. */
+export function isSameOrSubdomain(name: string, ancestor: string): boolean {
+  if (name === ancestor) return true;
+  return name.length > ancestor.length && name.endsWith(ancestor) && name.charCodeAt(name.length - ancestor.length - 1) === Ch.Dot;
+}
+
+/**
+ * Key that sorts a parent directly before all of its descendants: labels reversed and joined by
+ * U+0001, which sorts below every character a label may hold ('-' included, which '.' would not).
+ */
+export function treeSortKey(name: string): string {
+  return name.split('.').reverse().join('\u0001');
+}
