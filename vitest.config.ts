@@ -8,6 +8,8 @@ export default defineConfig({
     // Tests bind real sockets and spawn real processes; two forks keep both cores busy without
     // starving the servers under test.
     pool: 'forks',
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
     maxWorkers: 2,
   },
 });

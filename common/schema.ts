@@ -1,18 +1,32 @@
 // The compiled blocklist contract between `hushdns compile` (writer) and `hushdns serve` (reader).
 // Bump SCHEMA_VERSION on any change the reader would misread; the server refuses other versions.
+// The writer is compiler/write-db.ts, the reader server/blocklist.ts, the rules both follow
+// common/decision.ts; nothing else should touch the file with SQL.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
- * A rule's claim on a name, one small integer per action: the low two bits are the scope,
- * bit 2 marks a strong claim (adblock `$important` blocks, the user's own entries).
+ * A row's claim for one action, one small integer per action (rule.block, rule.allow):
+ * - bits 0-1, the scope: 0 none, 1 exact (the name only), 2 subtree (the name and every name below);
+ * - STRONG: the claim is strong (adblock `$important` blocks, the user's own entries) over its
+ *   whole scope;
+ * - STRONG_SELF: a subtree claim that is strong on the name itself only (a strong exact claim and a
+ *   weak subtree claim on the same name, merged without losing either).
  * Decision order, strongest first: strong allow > strong block > allow > block.
  */
 export const Scope = { None: 0, Exact: 1, Subtree: 2 } as const;
 export type ScopeValue = (typeof Scope)[keyof typeof Scope];
 export const SCOPE_MASK = 3;
 export const STRONG = 4;
+export const STRONG_SELF = 8;
 
+/**
+ * Rules are keyed by the name's tree key (`treeSortKey` in common/names.ts: labels reversed, joined
+ * by U+0001), not by the dotted name: the compiler's merge and compress pass runs in tree order, so
+ * keying the table the same way lets it append rows in key order (one sort, no random B-tree
+ * inserts, full pages) and puts a domain's subtree in one contiguous key range for export. A key
+ * has the same length as its name, and the key of a parent is a prefix of the child's key.
+ */
 export const SCHEMA_SQL = `
 CREATE TABLE source (
   id INTEGER PRIMARY KEY,
@@ -33,17 +47,20 @@ CREATE TABLE source (
   detail TEXT,                   -- JSON: rejections by reason, warnings
   error TEXT
 );
--- One row per name. block/allow hold the strongest claim of each action (see Scope, STRONG);
--- sources lists every source id that claimed this name, comma separated, so "which list blocked
--- this?" is always answerable with one row read.
+-- One row per name (after compress). block/allow hold the merged claim of each action (see Scope,
+-- STRONG, STRONG_SELF); block_sources/allow_sources list the ids of the sources that made each
+-- claim (sorted, comma separated, NULL when none), so "which list blocked this?" is answered by
+-- the row that decided, without crediting an allow list for a block.
 CREATE TABLE rule (
-  name TEXT PRIMARY KEY,
+  key TEXT PRIMARY KEY,          -- treeSortKey(name)
   block INTEGER NOT NULL,
   allow INTEGER NOT NULL,
   vendor TEXT,
-  sources TEXT NOT NULL
+  block_sources TEXT,
+  allow_sources TEXT
 ) WITHOUT ROWID;
 -- Rules a suffix table cannot hold: Pi-hole regexes and globs inside labels (*.ads*.example.com).
+-- A glob is matched against the whole name: '*' stands for any run of characters, dots included.
 CREATE TABLE pattern (
   id INTEGER PRIMARY KEY,
   kind TEXT NOT NULL,            -- regex | glob
@@ -52,7 +69,8 @@ CREATE TABLE pattern (
   source_id INTEGER NOT NULL,
   UNIQUE (kind, pattern, action, source_id)
 );
--- A Bloom filter over rule.name so the server answers most names without touching SQLite.
+-- A Bloom filter over the dotted names of rule rows (common/bloom.ts) so the server answers most
+-- names without touching SQLite.
 CREATE TABLE bloom (id INTEGER PRIMARY KEY CHECK (id = 1), bits BLOB NOT NULL, hashes INTEGER NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 `;
@@ -62,9 +80,16 @@ export const Meta = {
   SchemaVersion: 'schema_version',
   BuiltAt: 'built_at', // unix ms
   CompilerVersion: 'compiler_version',
+  /** Rule rows in the table (after compress). */
   Rules: 'rules',
   Patterns: 'patterns',
   Sources: 'sources',
+  /** addRule calls that reached the writer. */
+  Entries: 'entries',
+  /** Entries that named a name another entry had already named. */
+  Duplicates: 'duplicates',
+  /** Rows dropped because an ancestor's subtree claim decides the same. */
+  Compressed: 'compressed',
 } as const;
 
 export const BLOCKLIST_FILE = 'blocklist.sqlite';

@@ -1,0 +1,158 @@
+// DNS over TCP (RFC 7766): length-prefixed messages, pipelined and answered out of order, with
+// a connection cap, an idle timeout, a deadline for each partly received message (slowloris), a
+// cap on queries in flight per connection and write backpressure.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { PacketHandler } from '../handle.js';
+import type { Client } from '../pipeline/types.js';
+import { isPromise } from '../pipeline/types.js';
+import { formatAddress, ListenError } from './errors.js';
+
+export interface TcpLimits {
+  maxConnections: number;
+  idleMs: number;
+  /** A message whose first byte arrived must be complete within this time. */
+  readDeadlineMs: number;
+  maxInFlightPerConnection: number;
+  /** Stop reading from a client that does not read its answers once this much is queued. */
+  maxQueuedBytes: number;
+}
+
+export const DEFAULT_TCP_LIMITS: TcpLimits = {
+  maxConnections: 256,
+  idleMs: 10_000,
+  readDeadlineMs: 5_000,
+  maxInFlightPerConnection: 64,
+  maxQueuedBytes: 256 * 1024,
+};
+
+export interface TcpListener {
+  readonly address: { host: string; port: number };
+  readonly connections: () => number;
+  close(): Promise<void>;
+}
+
+export function listenTcp(host: string, port: number, handle: PacketHandler, onError: (err: Error) => void, limits: TcpLimits = DEFAULT_TCP_LIMITS): Promise<TcpListener> {
+  const sockets = new Set<Socket>();
+  const family = host.includes(':') ? 6 : 4;
+  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (sockets.size >= limits.maxConnections) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, family }, handle, onError, limits);
+  });
+  server.maxConnections = limits.maxConnections + 16; // we refuse politely above the cap ourselves
+
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(formatAddress(host, port), 'TCP', err));
+    server.once('error', fail);
+    server.listen({ host, port, ipv6Only: family === 6, exclusive: true }, () => {
+      server.off('error', fail);
+      server.on('error', onError);
+      const addr = server.address();
+      if (!addr || typeof addr === 'string') return reject(new Error(`TCP listener on ${formatAddress(host, port)} has no address`));
+      resolve({
+        address: { host: addr.address, port: addr.port },
+        connections: () => sockets.size,
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            for (const s of sockets) s.end();
+            setTimeout(() => {
+              for (const s of sockets) s.destroy();
+            }, 1000).unref();
+          }),
+      });
+    });
+  });
+}
+
+function serveConnection(socket: Socket, client: Client, handle: PacketHandler, onError: (err: Error) => void, limits: TcpLimits): void {
+  let buffered: Buffer = Buffer.alloc(0);
+  let inFlight = 0;
+  let ended = false;
+  let readTimer: NodeJS.Timeout | null = null;
+  let paused = false;
+
+  socket.setTimeout(limits.idleMs, () => {
+    if (inFlight === 0) socket.destroy();
+  });
+  socket.on('error', () => socket.destroy());
+
+  const maybeResume = () => {
+    if (paused && inFlight < limits.maxInFlightPerConnection && socket.writableLength < limits.maxQueuedBytes) {
+      paused = false;
+      socket.resume();
+    }
+  };
+  const maybeFinish = () => {
+    if (ended && inFlight === 0 && buffered.length === 0) socket.end();
+  };
+  socket.on('drain', maybeResume);
+
+  const reply = (wire: Buffer | null) => {
+    inFlight--;
+    if (wire && !socket.destroyed) {
+      const framed = Buffer.allocUnsafe(wire.length + 2);
+      framed.writeUInt16BE(wire.length, 0);
+      wire.copy(framed, 2);
+      socket.write(framed);
+    }
+    maybeResume();
+    maybeFinish();
+  };
+
+  const setReadDeadline = () => {
+    if (readTimer) clearTimeout(readTimer);
+    readTimer = buffered.length > 0 ? setTimeout(() => socket.destroy(), limits.readDeadlineMs) : null;
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 2) {
+      const len = buffered.readUInt16BE(0);
+      if (len === 0) {
+        socket.destroy();
+        return;
+      }
+      if (buffered.length < len + 2) break;
+      const msg = buffered.subarray(2, len + 2);
+      buffered = buffered.subarray(len + 2);
+      inFlight++;
+      let result: ReturnType<PacketHandler>;
+      try {
+        result = handle(msg, client, 'tcp');
+      } catch (err) {
+        onError(err as Error);
+        result = null;
+      }
+      if (isPromise(result)) {
+        result.then(reply, (err: Error) => {
+          onError(err);
+          reply(null);
+        });
+      } else {
+        reply(result);
+      }
+    }
+    setReadDeadline();
+    if (!paused && (inFlight >= limits.maxInFlightPerConnection || socket.writableLength >= limits.maxQueuedBytes)) {
+      paused = true;
+      socket.pause();
+    }
+  });
+  socket.on('end', () => {
+    ended = true;
+    if (buffered.length > 0) {
+      // half a message and then FIN: nothing more can complete it
+      buffered = Buffer.alloc(0);
+      if (readTimer) clearTimeout(readTimer);
+    }
+    maybeFinish();
+  });
+  socket.on('close', () => {
+    if (readTimer) clearTimeout(readTimer);
+  });
+}

@@ -1,0 +1,133 @@
+// Scheduled list refresh: the compile runs in a child process (`hushdns compile`), so parsing
+// millions of lines never delays a DNS answer; the server swaps the new table in when it lands.
+// A failed refresh keeps the current table and is reported in /api/health and the log.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { envName, FIELDS, formatDuration, type FieldName, type LoadedConfig } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import { PACKAGE_ROOT, PACKAGE_VERSION } from '../common/paths.js';
+import { compile } from '../compiler/compile.js';
+import { selectSources } from '../compiler/sources.js';
+
+export interface RefreshStatus {
+  running: boolean;
+  lastStartedAt: number | null;
+  lastFinishedAt: number | null;
+  lastOk: boolean | null;
+  lastError: string | null;
+  nextAt: number | null;
+}
+
+/** A first full refresh this soon after a first start that only had the bundled lists. */
+const FIRST_FULL_REFRESH_MS = 5_000;
+const JITTER = 0.1;
+
+export class ListRefresher {
+  onCompiled: () => void = () => {};
+  private timer: NodeJS.Timeout | null = null;
+  private child: ReturnType<typeof spawn> | null = null;
+  private stopped = false;
+  readonly status: RefreshStatus = { running: false, lastStartedAt: null, lastFinishedAt: null, lastOk: null, lastError: null, nextAt: null };
+
+  constructor(
+    private readonly loaded: LoadedConfig,
+    private readonly dataDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Offline: the bundled lists only, in this process (first start, before listening).
+   * Otherwise the full configured set in a child process.
+   */
+  async run(opts: { offline: boolean }): Promise<boolean> {
+    if (this.status.running) return false;
+    this.status.running = true;
+    this.status.lastStartedAt = Date.now();
+    try {
+      if (opts.offline) await this.compileBundled();
+      else await this.compileInChild();
+      this.status.lastOk = true;
+      this.status.lastError = null;
+      this.onCompiled();
+      return true;
+    } catch (err) {
+      this.status.lastOk = false;
+      this.status.lastError = (err as Error).message;
+      this.log.error('list refresh failed; the current table keeps serving', { err });
+      return false;
+    } finally {
+      this.status.running = false;
+      this.status.lastFinishedAt = Date.now();
+    }
+  }
+
+  /** Plans the next refreshes: soon when the table is missing or older than the interval. */
+  schedule(intervalMs: number, builtAt: number): void {
+    if (intervalMs <= 0 || this.stopped) return;
+    const age = Date.now() - builtAt;
+    const bundledOnly = this.status.lastOk === true && this.status.lastStartedAt !== null; // compiled offline at start
+    const first = bundledOnly || age >= intervalMs ? FIRST_FULL_REFRESH_MS : intervalMs - age;
+    this.arm(first, intervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.child?.kill('SIGTERM');
+  }
+
+  private arm(delayMs: number, intervalMs: number): void {
+    if (this.stopped) return;
+    const jittered = Math.round(delayMs * (1 + (Math.random() * 2 - 1) * JITTER));
+    this.status.nextAt = Date.now() + jittered;
+    this.timer = setTimeout(() => {
+      void this.run({ offline: false }).finally(() => this.arm(intervalMs, intervalMs));
+    }, jittered);
+    this.timer.unref();
+  }
+
+  private async compileBundled(): Promise<void> {
+    const config = this.loaded.config;
+    await compile({
+      dataDir: this.dataDir,
+      sources: selectSources({ bundled: true, defaultSources: false, configSources: [], cliSources: [], configDir: process.cwd() }),
+      level: config.level as 'standard' | 'strict',
+      exclude: config.exclude as string[],
+      allow: config.allow as string[],
+      deny: config.deny as string[],
+      fetch: { timeoutMs: config['fetch-timeout'], maxBytes: config['max-list-bytes'], concurrency: config['fetch-concurrency'] },
+      compilerVersion: PACKAGE_VERSION,
+    });
+  }
+
+  /** Flags given to `serve` reach the child compile as their HUSHDNS_* twins. */
+  private flagsAsEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [name, origin] of Object.entries(this.loaded.origins)) {
+      if (origin !== 'flag') continue;
+      const v = this.loaded.config[name as FieldName];
+      env[envName(name)] = Array.isArray(v) ? v.join(',') : FIELDS[name as FieldName].kind === 'duration' ? formatDuration(v as number) : String(v);
+    }
+    return env;
+  }
+
+  private compileInChild(): Promise<void> {
+    const args = [join(PACKAGE_ROOT, 'dist', 'cli.js'), 'compile', '--data-dir', this.dataDir, '--json'];
+    if (this.loaded.file) args.push('--config', this.loaded.file);
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.flagsAsEnv() } });
+      this.child = child;
+      let stderr = '';
+      child.stdout?.resume();
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-2000);
+      });
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        this.child = null;
+        if (code === 0) resolve();
+        else reject(new Error(`compile exited with ${signal ?? code}: ${stderr.trim().split('\n').pop() ?? ''}`));
+      });
+    });
+  }
+}

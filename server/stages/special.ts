@@ -1,0 +1,88 @@
+// Special names: signals to clients (DoH canary, Private Relay, DDR) and names that belong to the
+// LAN (localhost, private reverse zones, single labels, .local, the LAN's domain). LAN names never
+// reach a public upstream: the router answers them when configured, NXDOMAIN otherwise.
+import { SPECIAL_NAMES } from '../../common/special-names.js';
+import type { Answer, Handler, Query, Stage } from '../pipeline/types.js';
+import { RCODE, TYPE } from '../wire/constants.js';
+import { buildAddresses, buildNegative, type SoaTemplate } from '../wire/response.js';
+
+export interface SpecialOptions {
+  blockPrivateRelay: boolean;
+  /** The LAN's domain (`lan`, `fritz.box`); '' when not configured. */
+  localDomain: string;
+  /** Forwards LAN names to the router; null sends them NXDOMAIN. */
+  router: Handler | null;
+}
+
+/** RFC 6761 / 6762 Appendix G / RFC 8375: names no public resolver should be asked. */
+const PRIVATE_TLDS = new Set(['local', 'localhost', 'localdomain', 'internal', 'intranet', 'private', 'corp', 'home', 'lan', 'home.arpa', 'test', 'invalid']);
+const LOOPBACK_V4 = Buffer.from([127, 0, 0, 1]);
+const LOOPBACK_V6 = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+const TTL = 300;
+
+export function specialStage(opts: SpecialOptions): Stage {
+  const localDomain = opts.localDomain.toLowerCase().replace(/^\.|\.$/g, '');
+  const soa = (zone: string): SoaTemplate => ({ zone, ttl: TTL, mname: 'hushdns.local', rname: 'hostmaster.hushdns.local', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: TTL });
+  const negative = (query: Query, rcode: 0 | 3, reason: string): Answer => ({
+    wire: buildNegative(query.msg, query.q, rcode, soa(query.q.name)),
+    outcome: 'special',
+    reason,
+    rcode,
+  });
+
+  return (next: Handler) => (query: Query) => {
+    const name = query.q.name;
+    if (name === SPECIAL_NAMES.dohCanary || name.endsWith(`.${SPECIAL_NAMES.dohCanary}`)) {
+      return negative(query, RCODE.NXDOMAIN, 'DoH canary: keeps browsers on this resolver');
+    }
+    if (opts.blockPrivateRelay && (SPECIAL_NAMES.privateRelay as readonly string[]).includes(name)) {
+      return negative(query, RCODE.NXDOMAIN, 'iCloud Private Relay: Apple devices fall back to this resolver');
+    }
+    if (name === SPECIAL_NAMES.ddr || name.endsWith(`.${SPECIAL_NAMES.ddr}`)) {
+      return negative(query, RCODE.NOERROR, 'resolver.arpa: no designated encrypted resolver');
+    }
+    if (name === 'localhost' || name.endsWith('.localhost')) {
+      const addr = query.q.qtype === TYPE.A ? LOOPBACK_V4 : query.q.qtype === TYPE.AAAA ? LOOPBACK_V6 : null;
+      if (addr) return { wire: buildAddresses(query.msg, query.q, TTL, [addr]), outcome: 'special', reason: 'localhost (RFC 6761)', rcode: RCODE.NOERROR };
+      return negative(query, RCODE.NOERROR, 'localhost (RFC 6761)');
+    }
+    const lan = lanReason(name, localDomain);
+    if (lan) {
+      if (opts.router && lan !== 'mdns') return opts.router(query);
+      return negative(query, RCODE.NXDOMAIN, `${lan} name: never sent to a public upstream`);
+    }
+    return next(query);
+  };
+}
+
+/** Why a name belongs to the LAN, or null. */
+export function lanReason(name: string, localDomain: string): string | null {
+  if (name === '') return null; // the root (priming queries) goes upstream
+  if (localDomain && (name === localDomain || name.endsWith(`.${localDomain}`))) return 'LAN domain';
+  if (name.endsWith('.local') || name === 'local') return 'mdns';
+  const dot = name.indexOf('.');
+  if (dot === -1) return 'single-label';
+  const tld = name.slice(name.lastIndexOf('.') + 1);
+  if (PRIVATE_TLDS.has(tld) || name.endsWith('.home.arpa') || name === 'home.arpa') return 'private-use';
+  if (name.endsWith('.in-addr.arpa') && isPrivateV4Reverse(name)) return 'private reverse';
+  if (name.endsWith('.ip6.arpa') && isPrivateV6Reverse(name)) return 'private reverse';
+  return null;
+}
+
+function isPrivateV4Reverse(name: string): boolean {
+  const octets = name.slice(0, -'.in-addr.arpa'.length).split('.').reverse().map(Number);
+  const [a, b] = octets;
+  if (octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return false;
+  if (a === 10 || a === 127 || a === 0) return true;
+  if (b === undefined) return false; // 192.in-addr.arpa covers public space too
+  return (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+}
+
+function isPrivateV6Reverse(name: string): boolean {
+  const nibbles = name.slice(0, -'.ip6.arpa'.length).split('.').reverse().join('');
+  if (!/^[0-9a-f]*$/.test(nibbles)) return false;
+  if (nibbles.length === 32 && /^0{31}1$/.test(nibbles)) return true; // ::1
+  if (nibbles.length >= 2 && (nibbles.startsWith('fc') || nibbles.startsWith('fd'))) return true; // fc00::/7
+  if (nibbles.length >= 3 && /^fe[89ab]/.test(nibbles)) return true; // fe80::/10
+  return false;
+}

@@ -1,0 +1,344 @@
+// Inspect and adjust responses from upstream servers (cache, poisoning defence, CNAME inspection)
+// and build the queries we send them. Upstream bytes are untrusted: every reader here returns null
+// on garbage instead of throwing, and every offset it reports is valid in the presence of
+// compression.
+import { CLASSIC_UDP_SIZE, EDNS_OPTION, FLAG, HEADER_SIZE, TYPE } from './constants.js';
+import { encodeName, takeName, walkName } from './name.js';
+import type { Ede } from './response.js';
+
+export interface ResponseInfo {
+  id: number;
+  flags: number;
+  /** Full rcode: header nibble plus the extended bits from the OPT TTL. */
+  rcode: number;
+  tc: boolean;
+  aa: boolean;
+  qdcount: number;
+  /** Lowercase presentation form ('' with qtype/qclass 0 when QDCOUNT is 0, as in some error responses). */
+  qname: string;
+  qtype: number;
+  qclass: number;
+  questionEnd: number;
+  ancount: number;
+  nscount: number;
+  arcount: number;
+  /** Byte offset of the TTL field of every RR except OPT, in message order. */
+  ttlOffsets: number[];
+  /** Minimum TTL over answer+authority RRs (TTLs with the top bit set count as 0, RFC 2181 §8); null when there are none. */
+  minTtl: number | null;
+  /** min(SOA TTL, SOA MINIMUM) over SOA RRs in authority (RFC 2308 §5); null without one. Meaningful for NXDOMAIN/NODATA. */
+  negativeTtl: number | null;
+  /** Every CNAME target in the answer section, lowercase presentation form, in order. */
+  cnameTargets: string[];
+  /** Type of every answer RR, in order (lets callers tell NODATA-behind-a-CNAME from a real answer). */
+  answerTypes: number[];
+  /** Byte range of the OPT RR; -1 when absent. */
+  optStart: number;
+  optEnd: number;
+  /** Upstream's advertised UDP size and DO bit from its OPT (null/false without one). */
+  udpSize: number | null;
+  dnssecOk: boolean;
+  /** First Extended DNS Error option in the OPT, if any (to pass an upstream's reason along). */
+  ede: Ede | null;
+  /** Offset past the last RR; trailing octets beyond it are ignored and dropped by stripOpt. */
+  messageEnd: number;
+}
+
+// RDATA layouts whose names may be compressed (RFC 3597 §4, plus SRV/AFSDB/RT which senders compress
+// in practice): [offset of the first name, number of consecutive names].
+function rdataNames(type: number): number {
+  switch (type) {
+    case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12:
+      return 0x01; // one name at offset 0 (NS, MD, MF, CNAME, MB, MG, MR, PTR)
+    case 6: case 14: case 17:
+      return 0x02; // two names at offset 0 (SOA, MINFO, RP)
+    case 15: case 18: case 21:
+      return 0x21; // one name after 2 octets (MX, AFSDB, RT)
+    case 33:
+      return 0x61; // one name after 6 octets (SRV)
+    default:
+      return 0;
+  }
+}
+
+/**
+ * Follow the name at `start` through every segment and visit each pointer located at or after
+ * `from`: with `out`, rewrite it there shifted down by `shift`; without, only check. Returns
+ * false when a pointer lands inside [from - shift, from) (the removed OPT) or the name is bad.
+ */
+function shiftPointers(msg: Buffer, start: number, limit: number, from: number, shift: number, out: Buffer | null): number {
+  let pos = start;
+  let end = limit;
+  let after = -1;
+  let guard = 0;
+  while (pos < end && guard++ < 256) {
+    const len = msg[pos];
+    if (len === 0) return after < 0 ? pos + 1 : after;
+    if ((len & 0xc0) === 0xc0) {
+      if (pos + 1 >= end) return -1;
+      const target = ((len & 0x3f) << 8) | msg[pos + 1];
+      if (target >= from - shift && target < from) return -1;
+      if (pos >= from && target >= from && out) out.writeUInt16BE(0xc000 | (target - shift), pos - shift);
+      if (after < 0) after = pos + 2;
+      pos = target;
+      end = msg.length;
+      continue;
+    }
+    if ((len & 0xc0) !== 0) return -1;
+    pos += len + 1;
+  }
+  return -1;
+}
+
+/** Visit every name of the RRs in [from, messageEnd): owners and compressible RDATA names. */
+function shiftRrPointers(msg: Buffer, from: number, count: number, shift: number, out: Buffer | null): boolean {
+  let pos = from;
+  for (let i = 0; i < count; i++) {
+    const p = shiftPointers(msg, pos, msg.length, from, shift, out);
+    if (p < 0 || p + 10 > msg.length) return false;
+    const type = msg.readUInt16BE(p);
+    const rdStart = p + 10;
+    const rdEnd = rdStart + msg.readUInt16BE(p + 8);
+    if (rdEnd > msg.length) return false;
+    const layout = rdataNames(type);
+    let n = rdStart + (layout >> 4);
+    for (let k = layout & 0xf; k > 0; k--) {
+      n = shiftPointers(msg, n, rdEnd, from, shift, out);
+      if (n < 0) return false;
+    }
+    pos = rdEnd;
+  }
+  return true;
+}
+
+function normTtl(ttl: number): number {
+  return ttl > 0x7fffffff ? 0 : ttl;
+}
+
+/** Walk a response once and report what the cache, validator and CNAME inspector need; null for anything malformed. */
+export function inspectResponse(msg: Buffer): ResponseInfo | null {
+  const len = msg.length;
+  if (len < HEADER_SIZE) return null;
+  const flags = msg.readUInt16BE(2);
+  if ((flags & FLAG.QR) === 0) return null;
+  const qdcount = msg.readUInt16BE(4);
+  const ancount = msg.readUInt16BE(6);
+  const nscount = msg.readUInt16BE(8);
+  const arcount = msg.readUInt16BE(10);
+  if (qdcount > 1) return null;
+  let qname = '';
+  let qtype = 0;
+  let qclass = 0;
+  let pos = HEADER_SIZE;
+  if (qdcount === 1) {
+    const p = walkName(msg, pos, len, true);
+    if (p < 0 || p + 4 > len) return null;
+    qname = takeName();
+    qtype = msg.readUInt16BE(p);
+    qclass = msg.readUInt16BE(p + 2);
+    pos = p + 4;
+  }
+  const questionEnd = pos;
+
+  const ttlOffsets: number[] = [];
+  const cnameTargets: string[] = [];
+  const answerTypes: number[] = [];
+  let minTtl = -1;
+  let negativeTtl = -1;
+  let optStart = -1;
+  let optEnd = -1;
+  let optIndex = -1;
+  let extRcode = 0;
+  let udpSize: number | null = null;
+  let dnssecOk = false;
+  let ede: Ede | null = null;
+  const total = ancount + nscount + arcount;
+  for (let i = 0; i < total; i++) {
+    const start = pos;
+    const p = walkName(msg, pos, len, false);
+    if (p < 0 || p + 10 > len) return null;
+    const type = msg.readUInt16BE(p);
+    const rdlen = msg.readUInt16BE(p + 8);
+    const rdStart = p + 10;
+    const rdEnd = rdStart + rdlen;
+    if (rdEnd > len) return null;
+    const section = i < ancount ? 0 : i < ancount + nscount ? 1 : 2;
+    if (type === TYPE.OPT) {
+      // One OPT, in additional, owned by the root (RFC 6891 §6.1.1).
+      if (section !== 2 || optStart >= 0 || p !== start + 1) return null;
+      optStart = start;
+      optEnd = rdEnd;
+      optIndex = i;
+      udpSize = msg.readUInt16BE(p + 2);
+      const ttl = msg.readUInt32BE(p + 4);
+      extRcode = ttl >>> 24;
+      dnssecOk = (ttl & 0x8000) !== 0;
+      for (let o = rdStart; o < rdEnd; ) {
+        if (o + 4 > rdEnd) return null;
+        const code = msg.readUInt16BE(o);
+        const olen = msg.readUInt16BE(o + 2);
+        if (o + 4 + olen > rdEnd) return null;
+        if (code === EDNS_OPTION.EDE && ede === null && olen >= 2) {
+          let textEnd = o + 4 + olen;
+          while (textEnd > o + 6 && msg[textEnd - 1] === 0) textEnd--; // some senders NUL-terminate (RFC 8914 §2)
+          ede = { code: msg.readUInt16BE(o + 4), text: msg.toString('utf8', o + 6, textEnd) };
+        }
+        o += 4 + olen;
+      }
+      pos = rdEnd;
+      continue;
+    }
+    const ttl = normTtl(msg.readUInt32BE(p + 4));
+    ttlOffsets.push(p + 4);
+    if ((type === TYPE.A && rdlen !== 4) || (type === TYPE.AAAA && rdlen !== 16)) return null;
+    if (section < 2 && (minTtl < 0 || ttl < minTtl)) minTtl = ttl;
+    if (section === 0) {
+      answerTypes.push(type);
+      if (type === TYPE.CNAME) {
+        if (walkName(msg, rdStart, rdEnd, true) !== rdEnd) return null;
+        cnameTargets.push(takeName());
+      }
+    } else if (section === 1 && type === TYPE.SOA) {
+      const m = walkName(msg, rdStart, rdEnd, false);
+      const r = m < 0 ? m : walkName(msg, m, rdEnd, false);
+      if (r < 0 || r + 20 !== rdEnd) return null;
+      const neg = Math.min(ttl, normTtl(msg.readUInt32BE(rdEnd - 4)));
+      if (negativeTtl < 0 || neg < negativeTtl) negativeTtl = neg;
+    }
+    pos = rdEnd;
+  }
+  // Pointers after a mid-section OPT must not land inside it, or stripOpt could not shift them.
+  if (optIndex >= 0 && optIndex < total - 1 && !shiftRrPointers(msg, optEnd, total - 1 - optIndex, optEnd - optStart, null)) return null;
+
+  return {
+    id: msg.readUInt16BE(0),
+    flags,
+    rcode: (extRcode << 4) | (flags & FLAG.RCODE_MASK),
+    tc: (flags & FLAG.TC) !== 0,
+    aa: (flags & FLAG.AA) !== 0,
+    qdcount,
+    qname,
+    qtype,
+    qclass,
+    questionEnd,
+    ancount,
+    nscount,
+    arcount,
+    ttlOffsets,
+    minTtl: minTtl < 0 ? null : minTtl,
+    negativeTtl: negativeTtl < 0 ? null : negativeTtl,
+    cnameTargets,
+    answerTypes,
+    optStart,
+    optEnd,
+    udpSize,
+    dnssecOk,
+    ede,
+    messageEnd: pos,
+  };
+}
+
+/**
+ * Copy of the message without its OPT RR, ARCOUNT decremented, so the cache stores an EDNS-neutral
+ * body and addEdnsOpt() can give each client its own OPT. Compression pointers in RRs after a
+ * mid-section OPT are shifted to stay valid. Always a fresh buffer (safe to mutate).
+ */
+export function stripOpt(msg: Buffer, info: ResponseInfo): Buffer {
+  if (info.optStart < 0) return Buffer.from(msg.subarray(0, info.messageEnd));
+  const shift = info.optEnd - info.optStart;
+  const out = Buffer.allocUnsafe(info.messageEnd - shift);
+  msg.copy(out, 0, 0, info.optStart);
+  msg.copy(out, info.optStart, info.optEnd, info.messageEnd);
+  out.writeUInt16BE(info.arcount - 1, 10);
+  if (info.optEnd < info.messageEnd) {
+    // Count the RRs after the OPT by walking from optEnd to messageEnd.
+    let count = 0;
+    for (let p = info.optEnd; p < info.messageEnd; count++) {
+      const n = walkName(msg, p, msg.length, false);
+      if (n < 0) break;
+      p = n + 10 + msg.readUInt16BE(n + 8);
+    }
+    shiftRrPointers(msg, info.optEnd, count, shift, out);
+  }
+  return out;
+}
+
+/** ttlOffsets re-based for stripOpt's output (RRs after a mid-section OPT move up); the same array when nothing moves. */
+export function strippedTtlOffsets(info: ResponseInfo): number[] {
+  if (info.optStart < 0 || info.optEnd >= info.messageEnd) return info.ttlOffsets;
+  const shift = info.optEnd - info.optStart;
+  return info.ttlOffsets.map((o) => (o > info.optStart ? o - shift : o));
+}
+
+/**
+ * Does the response carry exactly the question we asked (name case-insensitively, type and class
+ * exactly)? Why: a mismatched question is the mark of a spoofed or misrouted answer (RFC 5452 §9.1).
+ */
+export function questionMatches(resp: Buffer, info: ResponseInfo, req: Buffer, reqQuestionEnd: number): boolean {
+  if (info.qdcount !== 1) return false;
+  const n = info.questionEnd - HEADER_SIZE;
+  if (n !== reqQuestionEnd - HEADER_SIZE || n < 5 || req.length < reqQuestionEnd || resp.length < info.questionEnd) return false;
+  // Name octets compare with ASCII case folded; length octets (≤ 63) are never letters.
+  const nameEnd = HEADER_SIZE + n - 4;
+  for (let i = HEADER_SIZE; i < nameEnd; i++) {
+    const a = resp[i];
+    const b = req[i];
+    if (a !== b) {
+      const la = a | 0x20;
+      if (la !== (b | 0x20) || la < 0x61 || la > 0x7a) return false;
+    }
+  }
+  for (let i = nameEnd; i < nameEnd + 4; i++) if (resp[i] !== req[i]) return false;
+  return true;
+}
+
+/**
+ * Age a cached copy in place: every TTL at `offsets` loses `elapsedSeconds` (whole seconds), never
+ * going below `floor` (default 0). TTLs with the top bit set are treated as 0 first (RFC 2181 §8).
+ */
+export function writeTtls(msg: Buffer, offsets: readonly number[], elapsedSeconds: number, floor = 0): void {
+  const e = elapsedSeconds > 0 ? Math.floor(elapsedSeconds) : 0;
+  const f = floor > 0 ? Math.min(Math.floor(floor), 0x7fffffff) : 0;
+  for (let i = 0; i < offsets.length; i++) {
+    const o = offsets[i];
+    if (o < 0 || o + 4 > msg.length) continue;
+    let ttl = normTtl(msg.readUInt32BE(o)) - e;
+    if (ttl < f) ttl = f;
+    msg.writeUInt32BE(ttl, o);
+  }
+}
+
+/**
+ * A query for upstream servers (and tests): one question with the name's case kept as given (so a
+ * 0x20-randomised name goes out as is) and, when udpSize > 0, an OPT with our size and DO bit.
+ * Throws RangeError on a name that cannot be encoded.
+ */
+export function buildQuery(
+  id: number,
+  name: string,
+  qtype: number,
+  qclass: number,
+  opts: { rd: boolean; cd: boolean; dnssecOk: boolean; udpSize: number; ednsPadding?: never },
+): Buffer {
+  const qn = encodeName(name);
+  const withOpt = opts.udpSize > 0;
+  const out = Buffer.allocUnsafe(HEADER_SIZE + qn.length + 4 + (withOpt ? 11 : 0));
+  out.writeUInt16BE(id & 0xffff, 0);
+  out.writeUInt16BE((opts.rd ? FLAG.RD : 0) | (opts.cd ? FLAG.CD : 0), 2);
+  out.writeUInt16BE(1, 4);
+  out.writeUInt32BE(0, 6);
+  out.writeUInt16BE(withOpt ? 1 : 0, 10);
+  qn.copy(out, HEADER_SIZE);
+  let pos = HEADER_SIZE + qn.length;
+  out.writeUInt16BE(qtype & 0xffff, pos);
+  out.writeUInt16BE(qclass & 0xffff, pos + 2);
+  pos += 4;
+  if (withOpt) {
+    out[pos] = 0;
+    out.writeUInt16BE(TYPE.OPT, pos + 1);
+    out.writeUInt16BE(Math.max(CLASSIC_UDP_SIZE, Math.min(opts.udpSize, 0xffff)), pos + 3);
+    out.writeUInt32BE(opts.dnssecOk ? 0x8000 : 0, pos + 5);
+    out.writeUInt16BE(0, pos + 9);
+  }
+  return out;
+}
