@@ -110,6 +110,8 @@ function checkStructure(name: string): InvalidNameReason | null {
 }
 
 function isDottedQuad(name: string): boolean {
+  const last = name.charCodeAt(name.length - 1);
+  if (last < Ch.Zero || last > Ch.Nine) return false; // no TLD ends in a digit: skip the split
   const parts = name.split('.');
   if (parts.length !== 4) return false;
   return parts.every((p) => p.length > 0 && p.length <= 3 && /^[0-9]+$/.test(p) && Number(p) <= 255);

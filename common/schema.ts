@@ -47,7 +47,9 @@ CREATE TABLE source (
   detail TEXT,                   -- JSON: rejections by reason, warnings
   error TEXT
 );
--- One row per name (after compress). block/allow hold the merged claim of each action (see Scope,
+-- One row per name, after compress: a claim is left out when an ancestor's subtree claim of the
+-- same action gives the name at least the same rank (so the decision for the name and everything
+-- below it is unchanged); a name left with no claim has no row. block/allow hold the merged claim of each action (see Scope,
 -- STRONG, STRONG_SELF); block_sources/allow_sources list the ids of the sources that made each
 -- claim (sorted, comma separated, NULL when none), so "which list blocked this?" is answered by
 -- the row that decided, without crediting an allow list for a block.
@@ -69,8 +71,8 @@ CREATE TABLE pattern (
   source_id INTEGER NOT NULL,
   UNIQUE (kind, pattern, action, source_id)
 );
--- A Bloom filter over the dotted names of rule rows (common/bloom.ts) so the server answers most
--- names without touching SQLite.
+-- A Bloom filter over rule.key (common/bloom.ts) so the server answers most names without touching
+-- SQLite.
 CREATE TABLE bloom (id INTEGER PRIMARY KEY CHECK (id = 1), bits BLOB NOT NULL, hashes INTEGER NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 `;
@@ -88,7 +90,7 @@ export const Meta = {
   Entries: 'entries',
   /** Entries that named a name another entry had already named. */
   Duplicates: 'duplicates',
-  /** Rows dropped because an ancestor's subtree claim decides the same. */
+  /** Names not written: an ancestor's subtree claims of the same action decide the same for them and below. */
   Compressed: 'compressed',
 } as const;
 

@@ -84,7 +84,9 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     maxTtl: Math.floor(config['cache-max-ttl'] / 1000),
     staleMaxAgeMs: config['serve-stale'] ? config['serve-stale-max-age'] : 0,
   });
-  const poolOptions = { strategy: config['upstream-strategy'] as 'failover' | 'race', timeoutMs: config['upstream-timeout'] };
+  // Every upstream may take its full timeout once; the chain's deadline leaves a margin on top.
+  const budgetMs = config['upstream-timeout'] * Math.min(3, Math.max(1, upstreams.length));
+  const poolOptions = { strategy: config['upstream-strategy'] as 'failover' | 'race', timeoutMs: config['upstream-timeout'], budgetMs };
   const pool = new UpstreamPool(upstreams, poolOptions, { tlsCa: opts.tlsCa });
   const routerPool = router ? new UpstreamPool([router], poolOptions, { tlsCa: opts.tlsCa }) : null;
   const sinkhole = new Sinkhole({ mode: config['block-mode'] as BlockMode, ttlSeconds: Math.floor(config['block-ttl'] / 1000), customIps: config['block-ip'] as string[] });
@@ -117,8 +119,7 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
       rejected: (protocol, reason) => stats.rejected(protocol, reason),
       failed: (query, err) => log.warn('query failed', { name: query.q.name, type: query.q.qtype, err }),
     },
-    // Every upstream may take its full timeout, plus a margin for TCP retries.
-    deadlineMs: config['upstream-timeout'] * Math.max(1, upstreams.length) + 1000,
+    deadlineMs: budgetMs + 1000,
   });
   const onListenerError = (err: Error) => log.error('listener error', { err });
 

@@ -81,9 +81,10 @@ describe('configuration', () => {
     for (const [name, def] of Object.entries(FIELDS)) {
       expect(def.help.length, `${name} needs a help line`).toBeGreaterThan(10);
       if (def.fileOnly) continue;
-      const sample: Record<string, string> = { 'block-ip': '192.0.2.1', source: './my-list.txt' };
+      const sample: Record<string, string> = { 'block-ip': '192.0.2.1', source: './my-list.txt', 'local-domain': 'lan', 'local-upstream': 'udp://192.168.1.1:53' };
       const value = sample[name] ?? String(Array.isArray(def.default) ? (def.default as unknown[]).join(',') : def.default);
-      const { origins } = loadConfig({ env: { [envName(name)]: value } });
+      const env = { [envName(name)]: value, ...(name === 'local-upstream' ? { HUSHDNS_LOCAL_DOMAIN: 'lan' } : {}) };
+      const { origins } = loadConfig({ env });
       expect(origins[name as keyof typeof FIELDS]).toBe('env');
     }
   });

@@ -71,6 +71,9 @@ function isCosmeticMarker(s: string, i: number): boolean {
   return s.charCodeAt(j) === HASH;
 }
 
+/** `||111.175.219.*.js`: an address with a wildcard, not a host name. */
+const IP_PREFIX_GLOB = /^\d{1,3}\.\d{1,3}\.[\d.]*\*/;
+
 /** Digits and dots only (`1.2.3.4`, `192.168.`): an address or address prefix, not a name. */
 function isAddressLike(host: string): boolean {
   for (let i = 0; i < host.length; i++) {
@@ -118,13 +121,19 @@ function hostRule(p: string, action: Action): ParsedLine {
   const n = p.length;
   if (n === 0) return invalid('empty');
   if (p.charCodeAt(0) === SLASH) {
-    // `/…/` is a regex; `/path/*` and friends are URL paths.
-    return n > 1 && p.charCodeAt(n - 1) === SLASH ? unsupported('regex-rule') : unsupported('url-path');
+    // `/…/` (optionally followed by `$options`) is a regex; `/path/*` and friends are URL paths.
+    const close = p.lastIndexOf('/');
+    const isRegex = close > 0 && (close === n - 1 || p.charCodeAt(close + 1) === DOLLAR);
+    return unsupported(isRegex ? 'regex-rule' : 'url-path');
   }
   let i = 0;
   let anchored = true;
   let scope: Scope = 'subtree';
-  if (p.charCodeAt(0) === PIPE) {
+  if (p.startsWith('://')) {
+    // AdGuard's scheme separator anchors the start of the host: exactly this host.
+    i = 3;
+    scope = 'exact';
+  } else if (p.charCodeAt(0) === PIPE) {
     if (p.charCodeAt(1) === PIPE) {
       i = 2;
     } else {
@@ -171,7 +180,7 @@ function hostRule(p: string, action: Action): ParsedLine {
   if (host.length === 0) return invalid('empty');
   if (host.charCodeAt(host.length - 1) === DOT) return unsupported('tld-wildcard');
   if (isAddressLike(host)) return unsupported('ip-rule');
-  if (hasStar) return glob(host, scope, action);
+  if (hasStar) return IP_PREFIX_GLOB.test(host) ? unsupported('ip-rule') : glob(host, scope, action);
   return { kind: 'rule', name: host, action, scope };
 }
 
@@ -202,10 +211,14 @@ export const parseAdblock: LineParser = (line) => {
   // A regex may itself contain `$`; it is unsupported whatever its options.
   if (s.charCodeAt(0) === SLASH) return hostRule(s, action);
   const dollar = s.indexOf('$');
-  const parsed = hostRule(dollar === -1 ? s : s.slice(0, dollar), action);
-  if (dollar === -1 || parsed.kind === 'unsupported' || parsed.kind === 'invalid') return parsed;
+  if (dollar === -1) return hostRule(s, action);
+  // `$script,domain=x` with no pattern at all applies to every URL: nothing DNS can hold.
+  if (dollar === 0) return unsupported('no-host');
+  const parsed = hostRule(s.slice(0, dollar), action);
+  if (parsed.kind === 'unsupported') return parsed;
   const { reason, important } = modifierProblem(s.slice(dollar + 1), action);
   if (reason === 'empty-modifier') return invalid(reason);
+  // A browser-only rule stays unsupported even when its pattern is also malformed.
   if (reason !== null) return unsupported(reason);
   if (important && parsed.kind === 'rule') return { ...parsed, important: true };
   return parsed;

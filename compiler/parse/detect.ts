@@ -14,7 +14,7 @@ export const DETECT_SAMPLE_LINES = 200;
 const MIN_FIT = 0.9;
 
 type Shape =
-  | 'neutral' // `#` comment, blank
+  | 'neutral' // `#` comment, blank, a lone label
   | 'bang' // `!` comment
   | 'header' // `[Adblock Plus 2.0]`
   | 'semicolon' // `;` comment
@@ -32,7 +32,8 @@ const FITS: Record<ListFormat, ReadonlySet<Shape>> = {
   hosts: new Set<Shape>(['hosts']),
   domains: new Set<Shape>(['name']),
   wildcard: new Set<Shape>(['name', 'wildcard']),
-  adblock: new Set<Shape>(['adblock', 'bang', 'header']),
+  // Browser lists hold path fragments made of host characters (`-click-tracker.`, `.beacon.min.js`).
+  adblock: new Set<Shape>(['adblock', 'bang', 'header', 'name']),
   dnsmasq: new Set<Shape>(['dnsmasq']),
   unbound: new Set<Shape>(['unbound']),
   rpz: new Set<Shape>(['zone', 'semicolon']),
@@ -44,6 +45,8 @@ const PREFERENCE: readonly ListFormat[] = ['domains', 'wildcard', 'regex', 'host
 const ZONE_TYPES = new Set(['SOA', 'NS', 'CNAME', 'A', 'AAAA', 'TXT', 'MX', 'PTR', 'SRV', 'DNAME']);
 const UNBOUND_KEYS = /^(server|local-zone|local-data|local-data-ptr|forward-zone|stub-zone|remote-control|auth-zone|view):/;
 const DNSMASQ_RULE = /^(address|server|local)=\//;
+/** Any other `key=value` line of a dnsmasq configuration (`cache-size=1000`, `server=192.0.2.53`). */
+const DNSMASQ_OPTION = /^[a-z][a-z0-9-]*=[^/]*$/;
 const SYNTAX_HEADER = /^[#!;]\s*syntax\s*:\s*(.+)$/i;
 
 function isHostChar(c: number): boolean {
@@ -66,7 +69,7 @@ function shapeOf(raw: string): Shape {
   if (c0 === 0x3b /* ; */) return 'semicolon';
   if (/^\$(TTL|ORIGIN|INCLUDE|GENERATE)\b/i.test(s)) return 'zone';
   if (UNBOUND_KEYS.test(s)) return 'unbound';
-  if (DNSMASQ_RULE.test(s)) return 'dnsmasq';
+  if (DNSMASQ_RULE.test(s) || DNSMASQ_OPTION.test(s)) return 'dnsmasq';
 
   const fields = s.split(/[ \t]+/);
   if (fields.length >= 2 && isIP(fields[0]!.replace(/%.*$/, '')) !== 0) return 'hosts';
@@ -77,8 +80,8 @@ function shapeOf(raw: string): Shape {
     return 'zone'; // owner-less record: `  NS  localhost.`
   }
   if (zoneFields.length >= 3 && zoneFields.slice(1, 4).some((f) => ZONE_TYPES.has(f.toUpperCase()))) return 'zone';
-  if (/^[()0-9 \t]+[smhdwSMHDW]?[ \t()]*$/.test(beforeComment) && /[()]|^\d+$/.test(beforeComment) && semi !== -1) return 'zone';
-  if (beforeComment === ')' || beforeComment === '(') return 'zone';
+  // The inside of a multi-line SOA: `2024010101 ; serial`, `3600 )`.
+  if (/^[0-9smhdwSMHDW \t()]+$/.test(beforeComment) && (semi !== -1 || /[()]/.test(beforeComment))) return 'zone';
 
   if (c0 === 0x2f /* / */) return 'adblock';
   if (s.indexOf('\\') !== -1 || c0 === 0x28 /* ( */ || c0 === 0x5e /* ^ */) return 'regex';
@@ -95,7 +98,9 @@ function shapeOf(raw: string): Shape {
     if (c === 0x2a) star = true;
     else if (!isHostChar(c)) return /[/?&=]/.test(token) ? 'adblock' : 'other';
   }
-  return star || c0 === 0x3d ? 'wildcard' : 'name';
+  if (star || c0 === 0x3d) return 'wildcard';
+  // One label says nothing: a dnsmasq flag (`domain-needed`) as much as a garbage entry (`inf`).
+  return token.indexOf('.') === -1 ? 'neutral' : 'name';
 }
 
 /** What a `Syntax:` header line (hagezi and others) says the list is, if it says. */
@@ -154,7 +159,6 @@ export function detectFormatDetailed(sample: readonly string[]): Detection {
     }
   }
   if (bestFit < MIN_FIT) return { format: null, fit: bestFit, dataLines: data };
-  // Adblock header and comment lines alone (no rule in the sample) are not enough to go on.
   const format = hint !== null && best.includes(hint) ? hint : best[0]!;
   return { format, fit: bestFit, dataLines: data };
 }

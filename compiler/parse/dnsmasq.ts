@@ -2,8 +2,9 @@
 //   address=/name/[target]   (target `#`, 0.0.0.0, ::, empty, or any address)
 //   server=/name/[upstream]  local=/name/
 // Each names the domain and all its subdomains; one line may list several (`address=/a/b/#`).
-// All three are read as blocks whatever their target, as decided for blocklists (a `server=` line
-// with a real upstream is a forwarding rule in dnsmasq; lists that ship it mean "block").
+// address= and local= are blocks whatever their target. `server=/name/` with no upstream (or `#`)
+// means "answer locally", a block; `server=/name/1.2.3.4` forwards the name elsewhere, which is
+// routing, not blocking: unsupported 'forwarding', never widened into a block.
 // `/#/` (every domain) is refused as 'match-all'. Other directives are configuration: skipped.
 import type { LineParser, ParsedLine } from '../types.js';
 import { SKIP, glob, invalid, rejectUnreadable, rule, unsupported } from './common.js';
@@ -40,6 +41,8 @@ export const parseDnsmasq: LineParser = (line) => {
   }
   const last = s.lastIndexOf('/');
   if (last === eq + 1) return invalid('bad-directive'); // `address=/name` with no closing slash
+  const target = s.slice(last + 1).trim();
+  if (key === 'server' && target !== '' && target !== '#') return unsupported('forwarding');
   const names = s.slice(eq + 2, last).split('/');
   if (names.length === 1) return nameEntry(names[0]!);
   return names.map(nameEntry);

@@ -3,7 +3,7 @@
 // on garbage instead of throwing, and every offset it reports is valid in the presence of
 // compression.
 import { CLASSIC_UDP_SIZE, EDNS_OPTION, FLAG, HEADER_SIZE, TYPE } from './constants.js';
-import { encodeName, takeName, walkName } from './name.js';
+import { beginMessage, encodeName, takeName, walkName } from './name.js';
 import type { Ede } from './response.js';
 
 export interface ResponseInfo {
@@ -44,66 +44,71 @@ export interface ResponseInfo {
   messageEnd: number;
 }
 
-// RDATA layouts whose names may be compressed (RFC 3597 §4, plus SRV/AFSDB/RT which senders compress
-// in practice): [offset of the first name, number of consecutive names].
-function rdataNames(type: number): number {
+// RDATA layouts holding names (RFC 3597 §4's compressible types, plus SRV/AFSDB/RT, which some
+// senders compress, and the RRSIG signer / NSEC next name, which some encoders compress against):
+// offset of the first name (bits 4–11), consecutive names (bits 0–3), fixed octets after them
+// (bits 12–19; VARIABLE_TAIL when any number may follow). 0 for every other type.
+const VARIABLE_TAIL = 0xff;
+function rdataLayout(type: number): number {
   switch (type) {
     case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12:
-      return 0x01; // one name at offset 0 (NS, MD, MF, CNAME, MB, MG, MR, PTR)
-    case 6: case 14: case 17:
-      return 0x02; // two names at offset 0 (SOA, MINFO, RP)
+      return 0x01; // one name (NS, MD, MF, CNAME, MB, MG, MR, PTR)
+    case 6:
+      return (20 << 12) | 0x02; // SOA: MNAME RNAME + five 32-bit fields
+    case 14: case 17:
+      return 0x02; // two names (MINFO, RP)
     case 15: case 18: case 21:
-      return 0x21; // one name after 2 octets (MX, AFSDB, RT)
+      return (2 << 4) | 0x01; // 16-bit preference, then a name (MX, AFSDB, RT)
     case 33:
-      return 0x61; // one name after 6 octets (SRV)
+      return (6 << 4) | 0x01; // priority, weight, port, then a name (SRV)
+    case 46:
+      return (VARIABLE_TAIL << 12) | (18 << 4) | 0x01; // RRSIG: 18 fixed octets, signer, signature
+    case 47:
+      return (VARIABLE_TAIL << 12) | 0x01; // NSEC: next name, type bitmaps
     default:
       return 0;
   }
 }
 
 /**
- * Follow the name at `start` through every segment and visit each pointer located at or after
- * `from`: with `out`, rewrite it there shifted down by `shift`; without, only check. Returns
- * false when a pointer lands inside [from - shift, from) (the removed OPT) or the name is bad.
+ * Follow an already validated name through every segment, relative to an OPT at
+ * [optStart, optEnd): returns -1 if any octet it reads lies inside the OPT; with `out`, rewrites
+ * each pointer located after the OPT that targets after it, shifted down by the OPT's length.
+ * Returns the offset past the name in place.
  */
-function shiftPointers(msg: Buffer, start: number, limit: number, from: number, shift: number, out: Buffer | null): number {
+function shiftPointers(msg: Buffer, start: number, optStart: number, optEnd: number, out: Buffer | null): number {
   let pos = start;
-  let end = limit;
   let after = -1;
-  let guard = 0;
-  while (pos < end && guard++ < 256) {
+  for (let guard = 0; guard < 512 && pos < msg.length; guard++) {
+    if (pos >= optStart && pos < optEnd) return -1;
     const len = msg[pos];
     if (len === 0) return after < 0 ? pos + 1 : after;
     if ((len & 0xc0) === 0xc0) {
-      if (pos + 1 >= end) return -1;
       const target = ((len & 0x3f) << 8) | msg[pos + 1];
-      if (target >= from - shift && target < from) return -1;
-      if (pos >= from && target >= from && out) out.writeUInt16BE(0xc000 | (target - shift), pos - shift);
+      if (pos + 1 === optStart || (target >= optStart && target < optEnd)) return -1;
+      if (out && pos >= optEnd && target >= optEnd) out.writeUInt16BE(0xc000 | (target - (optEnd - optStart)), pos - (optEnd - optStart));
       if (after < 0) after = pos + 2;
       pos = target;
-      end = msg.length;
       continue;
     }
-    if ((len & 0xc0) !== 0) return -1;
+    if (pos < optStart && pos + len >= optStart) return -1; // label runs into the OPT
     pos += len + 1;
   }
   return -1;
 }
 
-/** Visit every name of the RRs in [from, messageEnd): owners and compressible RDATA names. */
-function shiftRrPointers(msg: Buffer, from: number, count: number, shift: number, out: Buffer | null): boolean {
-  let pos = from;
-  for (let i = 0; i < count; i++) {
-    const p = shiftPointers(msg, pos, msg.length, from, shift, out);
-    if (p < 0 || p + 10 > msg.length) return false;
-    const type = msg.readUInt16BE(p);
+/** Apply shiftPointers to every name (owners and compressible RDATA names) of the RRs from optEnd on. */
+function shiftRrPointers(msg: Buffer, optStart: number, optEnd: number, end: number, out: Buffer | null): boolean {
+  let pos = optEnd;
+  while (pos < end) {
+    const p = shiftPointers(msg, pos, optStart, optEnd, out);
+    if (p < 0 || p + 10 > end) return false;
     const rdStart = p + 10;
     const rdEnd = rdStart + msg.readUInt16BE(p + 8);
-    if (rdEnd > msg.length) return false;
-    const layout = rdataNames(type);
-    let n = rdStart + (layout >> 4);
+    const layout = rdataLayout(msg.readUInt16BE(p));
+    let n = rdStart + ((layout >> 4) & 0xff);
     for (let k = layout & 0xf; k > 0; k--) {
-      n = shiftPointers(msg, n, rdEnd, from, shift, out);
+      n = shiftPointers(msg, n, optStart, optEnd, out);
       if (n < 0) return false;
     }
     pos = rdEnd;
@@ -126,12 +131,13 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
   const nscount = msg.readUInt16BE(8);
   const arcount = msg.readUInt16BE(10);
   if (qdcount > 1) return null;
+  beginMessage();
   let qname = '';
   let qtype = 0;
   let qclass = 0;
   let pos = HEADER_SIZE;
   if (qdcount === 1) {
-    const p = walkName(msg, pos, len, true);
+    const p = walkName(msg, pos, len, true, true);
     if (p < 0 || p + 4 > len) return null;
     qname = takeName();
     qtype = msg.readUInt16BE(p);
@@ -147,7 +153,6 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
   let negativeTtl = -1;
   let optStart = -1;
   let optEnd = -1;
-  let optIndex = -1;
   let extRcode = 0;
   let udpSize: number | null = null;
   let dnssecOk = false;
@@ -155,7 +160,7 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
   const total = ancount + nscount + arcount;
   for (let i = 0; i < total; i++) {
     const start = pos;
-    const p = walkName(msg, pos, len, false);
+    const p = walkName(msg, pos, len, false, true);
     if (p < 0 || p + 10 > len) return null;
     const type = msg.readUInt16BE(p);
     const rdlen = msg.readUInt16BE(p + 8);
@@ -168,7 +173,6 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
       if (section !== 2 || optStart >= 0 || p !== start + 1) return null;
       optStart = start;
       optEnd = rdEnd;
-      optIndex = i;
       udpSize = msg.readUInt16BE(p + 2);
       const ttl = msg.readUInt32BE(p + 4);
       extRcode = ttl >>> 24;
@@ -192,23 +196,30 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
     ttlOffsets.push(p + 4);
     if ((type === TYPE.A && rdlen !== 4) || (type === TYPE.AAAA && rdlen !== 16)) return null;
     if (section < 2 && (minTtl < 0 || ttl < minTtl)) minTtl = ttl;
+    // Names inside RDATA are walked too: the cache must not keep a record whose target is garbage,
+    // and stripOpt relies on every name obeying the pointer rules.
+    const layout = rdataLayout(type);
+    if (layout !== 0) {
+      const cname = section === 0 && type === TYPE.CNAME;
+      let n = rdStart + ((layout >> 4) & 0xff);
+      for (let k = layout & 0xf; k > 0; k--) {
+        n = walkName(msg, n, rdEnd, cname, true);
+        if (n < 0) return null;
+      }
+      const tail = layout >>> 12;
+      if (tail === VARIABLE_TAIL ? n > rdEnd : n + tail !== rdEnd) return null;
+      if (cname) cnameTargets.push(takeName());
+    }
     if (section === 0) {
       answerTypes.push(type);
-      if (type === TYPE.CNAME) {
-        if (walkName(msg, rdStart, rdEnd, true) !== rdEnd) return null;
-        cnameTargets.push(takeName());
-      }
     } else if (section === 1 && type === TYPE.SOA) {
-      const m = walkName(msg, rdStart, rdEnd, false);
-      const r = m < 0 ? m : walkName(msg, m, rdEnd, false);
-      if (r < 0 || r + 20 !== rdEnd) return null;
       const neg = Math.min(ttl, normTtl(msg.readUInt32BE(rdEnd - 4)));
       if (negativeTtl < 0 || neg < negativeTtl) negativeTtl = neg;
     }
     pos = rdEnd;
   }
-  // Pointers after a mid-section OPT must not land inside it, or stripOpt could not shift them.
-  if (optIndex >= 0 && optIndex < total - 1 && !shiftRrPointers(msg, optEnd, total - 1 - optIndex, optEnd - optStart, null)) return null;
+  // Names after a mid-section OPT must not read any of its octets, or stripOpt could not keep them.
+  if (optStart >= 0 && optEnd < pos && !shiftRrPointers(msg, optStart, optEnd, pos, null)) return null;
 
   return {
     id: msg.readUInt16BE(0),
@@ -250,16 +261,7 @@ export function stripOpt(msg: Buffer, info: ResponseInfo): Buffer {
   msg.copy(out, 0, 0, info.optStart);
   msg.copy(out, info.optStart, info.optEnd, info.messageEnd);
   out.writeUInt16BE(info.arcount - 1, 10);
-  if (info.optEnd < info.messageEnd) {
-    // Count the RRs after the OPT by walking from optEnd to messageEnd.
-    let count = 0;
-    for (let p = info.optEnd; p < info.messageEnd; count++) {
-      const n = walkName(msg, p, msg.length, false);
-      if (n < 0) break;
-      p = n + 10 + msg.readUInt16BE(n + 8);
-    }
-    shiftRrPointers(msg, info.optEnd, count, shift, out);
-  }
+  if (info.optEnd < info.messageEnd) shiftRrPointers(msg, info.optStart, info.optEnd, info.messageEnd, out);
   return out;
 }
 

@@ -15,6 +15,7 @@ export const NAME_ERR = {
   POINTER_FORWARD: -4,
   POINTER_LOOP: -5, // points back into the name being read (or chains without end)
   POINTER_HEADER: -6, // names never live in the 12-octet header
+  POINTER_NOT_NAME: -7, // target is not a label boundary of an earlier name (tracked walks only)
 } as const;
 
 /** Human-readable reason for a NAME_ERR code, for FORMERR reasons and logs. */
@@ -29,9 +30,11 @@ export function nameErrorText(code: number): string {
     case NAME_ERR.POINTER_FORWARD:
       return 'compression pointer points forward';
     case NAME_ERR.POINTER_LOOP:
-      return 'compression pointer loops';
+      return 'compression pointer loops or its target overlaps the name';
     case NAME_ERR.POINTER_HEADER:
       return 'compression pointer points into the header';
+    case NAME_ERR.POINTER_NOT_NAME:
+      return 'compression pointer does not point at an earlier name';
     default:
       return `name error ${code}`;
   }
@@ -52,18 +55,39 @@ let scratchLen = 0;
 // A legal name has at most 127 labels; more jumps than that can only be a crafted chain.
 const MAX_JUMPS = 128;
 
+// Label boundaries of the names already walked in place in the current message (see beginMessage),
+// stamped with a generation number so nothing needs clearing between messages. Pointers carry 14
+// bits, so 16384 entries cover every possible target.
+const boundaries = new Uint32Array(0x4000);
+let generation = 0;
+
+/**
+ * Start a message whose names will be walked with `track`: from here on a compression pointer is
+ * accepted only if it lands on a label boundary of a name already walked in place. Why: then a
+ * name can only ever read octets that are themselves name octets, never a TTL, RDATA or an OPT, so
+ * rewriting TTLs or removing the OPT cannot change what any name says.
+ */
+export function beginMessage(): void {
+  generation = (generation + 1) >>> 0;
+  if (generation === 0) {
+    boundaries.fill(0);
+    generation = 1;
+  }
+}
+
 /**
  * Walk the name starting at `start`, following compression pointers, and return the offset just
  * past it in place (or a negative NAME_ERR code). Why one walker: every section and every RDATA
  * name goes through the same bounds, loop and length checks, so no caller can forget one.
  *
  * Pointer rule: each pointer must land at or after the header and strictly before the start of
- * the stretch currently being read. Targets therefore strictly decrease, which excludes loops and
- * forward references without a visited set. `limit` bounds the in-place bytes (an RDATA end);
- * after a jump the whole message is in bounds. With `decode`, the presentation form is left for
- * takeName().
+ * the stretch currently being read, and the labels read there must end before that start.
+ * Targets therefore strictly decrease, which excludes loops and forward references without a
+ * visited set. `limit` bounds the in-place bytes (an RDATA end). With `decode`, the presentation
+ * form is left for takeName(). With `track` (after beginMessage), in-place label boundaries are
+ * recorded and pointers must land on one recorded earlier.
  */
-export function walkName(msg: Buffer, start: number, limit: number, decode: boolean): number {
+export function walkName(msg: Buffer, start: number, limit: number, decode: boolean, track = false): number {
   let pos = start;
   let segStart = start;
   let end = limit;
@@ -72,8 +96,9 @@ export function walkName(msg: Buffer, start: number, limit: number, decode: bool
   let jumps = 0;
   let out = 0;
   for (;;) {
-    if (pos >= end) return NAME_ERR.TRUNCATED;
+    if (pos >= end) return jumps > 0 ? NAME_ERR.POINTER_LOOP : NAME_ERR.TRUNCATED;
     const len = msg[pos];
+    if (track && jumps === 0 && pos < 0x4000) boundaries[pos] = generation;
     if (len === 0) {
       if (after < 0) after = pos + 1;
       break;
@@ -84,11 +109,14 @@ export function walkName(msg: Buffer, start: number, limit: number, decode: bool
       const target = ((len & 0x3f) << 8) | msg[pos + 1];
       if (target < HEADER_SIZE) return NAME_ERR.POINTER_HEADER;
       if (target >= segStart) return target > pos ? NAME_ERR.POINTER_FORWARD : NAME_ERR.POINTER_LOOP;
+      if (track && boundaries[target] !== generation) return NAME_ERR.POINTER_NOT_NAME;
       if (++jumps > MAX_JUMPS) return NAME_ERR.POINTER_LOOP;
       if (after < 0) after = pos + 2;
+      // The target's labels must end before the stretch that pointed at it began, as they do
+      // when the target is a name written earlier.
+      end = segStart;
       pos = target;
       segStart = target;
-      end = msg.length;
       continue;
     }
     if (top !== 0) return NAME_ERR.BAD_LABEL_TYPE;
@@ -96,7 +124,7 @@ export function walkName(msg: Buffer, start: number, limit: number, decode: bool
     wire += len + 1;
     if (wire > MAX_NAME_WIRE) return NAME_ERR.TOO_LONG;
     const labelEnd = pos + 1 + len;
-    if (labelEnd > end) return NAME_ERR.TRUNCATED;
+    if (labelEnd > end) return jumps > 0 ? NAME_ERR.POINTER_LOOP : NAME_ERR.TRUNCATED;
     if (decode) {
       if (out > 0) scratch[out++] = 0x2e;
       for (let i = pos + 1; i < labelEnd; i++) {
@@ -104,10 +132,9 @@ export function walkName(msg: Buffer, start: number, limit: number, decode: bool
         const p = PLAIN[c];
         if (p !== 0) {
           scratch[out++] = p;
-        } else if (c === 0x2e) {
-          scratch[out++] = 0x5c;
-          scratch[out++] = 0x2e;
         } else {
+          // Every other byte, '.' included, as \DDD: a label holding a dot must never split into
+          // two labels where names are cut at dots (parents for blocklist matching).
           scratch[out++] = 0x5c;
           scratch[out++] = 0x30 + ((c / 100) | 0);
           scratch[out++] = 0x30 + (((c / 10) | 0) % 10);

@@ -85,7 +85,9 @@ export function parseQuery(msg: Buffer): QueryParse {
   const ancount = (msg[6] << 8) | msg[7];
   const nscount = (msg[8] << 8) | msg[9];
   const arcount = (msg[10] << 8) | msg[11];
-  if (arcount === 0) return { ok: true, query }; // the common no-EDNS case skips the RR walk
+  // Answer/authority RRs are walked only to reach the OPT: without an additional section they are
+  // never looked at (the common no-EDNS case costs nothing more).
+  if (arcount === 0) return { ok: true, query };
 
   // Answer and authority RRs in a query are unusual but legal; step over them to reach the OPT.
   let pos = query.questionEnd;

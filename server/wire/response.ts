@@ -89,6 +89,14 @@ function writeHeader(out: Buffer, id: number, flags: number, qd: number, an: num
 let edeCode = -1;
 let edeText = '';
 let edeTextLen = 0;
+let edeAscii = false;
+
+// Block reasons are short ASCII: measuring and writing them in JS skips two native calls per answer.
+function isShortAscii(text: string): boolean {
+  if (text.length > EDE_TEXT_MAX) return false;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 
 function truncateUtf8(text: string, max: number): string {
   const bytes = Buffer.from(text, 'utf8');
@@ -102,6 +110,7 @@ function planOpt(q: ParsedQuery, rcode: number, opts: ResponseOptions | undefine
   edeCode = -1;
   edeText = '';
   edeTextLen = 0;
+  edeAscii = false;
   if (!q.edns && rcode <= 0xf) return 0;
   const ede = opts?.ede;
   // RFC 8914 §3: EDE only for requesters that sent EDNS.
@@ -109,8 +118,10 @@ function planOpt(q: ParsedQuery, rcode: number, opts: ResponseOptions | undefine
   edeCode = ede.code & 0xffff;
   const text = ede.text;
   if (text) {
-    edeTextLen = Buffer.byteLength(text, 'utf8');
     edeText = text;
+    edeAscii = isShortAscii(text);
+    if (edeAscii) return 11 + 6 + (edeTextLen = text.length);
+    edeTextLen = Buffer.byteLength(text, 'utf8');
     if (edeTextLen > EDE_TEXT_MAX) {
       edeText = truncateUtf8(text, EDE_TEXT_MAX);
       edeTextLen = Buffer.byteLength(edeText, 'utf8');
@@ -125,6 +136,7 @@ function fitEde(q: ParsedQuery, total: number): number {
     total -= edeTextLen;
     edeTextLen = 0;
     edeText = '';
+    edeAscii = false;
   }
   return total;
 }
@@ -143,7 +155,11 @@ function writeOpt(out: Buffer, pos: number, q: ParsedQuery, rcode: number): numb
   out.writeUInt16BE(EDNS_OPTION.EDE, pos + 11);
   out.writeUInt16BE(2 + edeTextLen, pos + 13);
   out.writeUInt16BE(edeCode, pos + 15);
-  if (edeTextLen > 0) out.write(edeText, pos + 17, edeTextLen, 'utf8');
+  if (edeAscii) {
+    for (let i = 0; i < edeTextLen; i++) out[pos + 17 + i] = edeText.charCodeAt(i);
+  } else if (edeTextLen > 0) {
+    out.write(edeText, pos + 17, edeTextLen, 'utf8');
+  }
   return pos + 17 + edeTextLen;
 }
 
@@ -152,10 +168,19 @@ function clampTtl(ttl: number): number {
   return ttl >= 0x7fffffff ? 0x7fffffff : Math.floor(ttl);
 }
 
+/** Copy octets; a plain loop beats Buffer#copy's native call for the short runs on the hot path. */
+function copyBytes(src: Buffer, srcStart: number, srcEnd: number, out: Buffer, at: number): void {
+  if (srcEnd - srcStart > 96) {
+    src.copy(out, at, srcStart, srcEnd);
+    return;
+  }
+  for (let i = srcStart; i < srcEnd; i++) out[at++] = src[i];
+}
+
 /** Header + copied question; returns the offset after the question. */
 function startResponse(out: Buffer, msg: Buffer, q: ParsedQuery, rcode: number, aa: boolean, tc: boolean, an: number, ns: number, ar: number): number {
   writeHeader(out, q.id, responseFlags(q.flags, rcode, aa, tc), 1, an, ns, ar);
-  msg.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
+  copyBytes(msg, HEADER_SIZE, q.questionEnd, out, HEADER_SIZE);
   return q.questionEnd;
 }
 
@@ -222,7 +247,7 @@ class NamePlan {
   }
 
   write(out: Buffer, pos: number): number {
-    if (this.prefix > 0) (this.wire as Buffer).copy(out, pos, 0, this.prefix);
+    if (this.prefix > 0) copyBytes(this.wire as Buffer, 0, this.prefix, out, pos);
     pos += this.prefix;
     if (this.ptr >= 0) {
       out.writeUInt16BE(0xc000 | this.ptr, pos);
@@ -275,7 +300,7 @@ export function buildAddresses(msg: Buffer, q: ParsedQuery, ttl: number, addrs: 
     out.writeUInt16BE(CLASS.IN, pos + 4);
     out.writeUInt32BE(t, pos + 6);
     out.writeUInt16BE(a.length, pos + 10);
-    a.copy(out, pos + 12);
+    copyBytes(a, 0, a.length, out, pos + 12);
     pos += 12 + a.length;
   }
   if (optLen > 0) writeOpt(out, pos, q, 0);
@@ -380,7 +405,7 @@ export function buildAnyRefusal(msg: Buffer, q: ParsedQuery, ttl: number): Buffe
   out.writeUInt16BE(CLASS.IN, pos + 4);
   out.writeUInt32BE(clampTtl(ttl), pos + 6);
   out.writeUInt16BE(HINFO_RFC8482.length, pos + 10);
-  HINFO_RFC8482.copy(out, pos + 12);
+  copyBytes(HINFO_RFC8482, 0, HINFO_RFC8482.length, out, pos + 12);
   pos += 12 + HINFO_RFC8482.length;
   if (optLen > 0) writeOpt(out, pos, q, 0);
   return out;

@@ -284,7 +284,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
       const source = { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0, connection, httpVersion: req.httpVersion };
       const p = await plan(query, dohScheme === 'https' ? 'https' : 'http', source);
       if (p === null) return; // dropped: the client times out
-      const body = p.forged[0]?.bytes ?? p.answer;
+      const body = p.forged.find((f) => !f.fromOtherPort)?.bytes ?? p.answer;
       if (body === null) return;
       respond(res, p.behaviour.httpStatus ?? 200, p.behaviour.httpContentType ?? 'application/dns-message', body);
     });

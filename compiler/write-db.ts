@@ -1,0 +1,543 @@
+// Writes the compiled blocklist (common/schema.ts) and swaps it in atomically.
+//
+// Entries are appended to a staging SQLite file as (tree key, packed claim) rows: no index, no
+// per-name state in JS, so memory does not grow with the lists. finish() sorts them once inside
+// SQLite (bounded memory, spilling to temp files), and one streaming pass in tree order merges each
+// name's claims, drops claims an ancestor already decides (compress), feeds the Bloom filter and
+// appends the survivors, already in key order, to a fresh table file. The live file is replaced
+// by rename only after that file is complete and on disk, so a crash at any point leaves either the
+// old or the new table in place.
+import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BloomFilter } from '../common/bloom.js';
+import { AncestorStack, allowRankSelf, blockRankSelf, mergeClaims, treeKey } from '../common/decision.js';
+import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, Meta, SCHEMA_SQL, SCHEMA_VERSION, STRONG, Scope } from '../common/schema.js';
+
+export interface SourceRecord {
+  name: string;
+  url?: string | null;
+  format?: string | null;
+  vendor?: string | null;
+  category?: string | null;
+  license?: string | null;
+  status: 'fresh' | 'not-modified' | 'stale' | 'failed' | 'local';
+  fetchedAt?: number | null;
+  etag?: string | null;
+  lastModified?: string | null;
+  sha256?: string | null;
+  entries?: number;
+  invalid?: number;
+  unsupported?: number;
+  detail?: unknown;
+  error?: string | null;
+}
+
+export interface WriteStats {
+  /** addRule calls. */
+  entries: number;
+  /** Rows in the written table. */
+  rules: number;
+  /** Entries for a name that an earlier entry had already named. */
+  duplicates: number;
+  /** Names not written because ancestors' subtree claims already decide the same for them and below. */
+  compressed: number;
+  patterns: number;
+  bytes: number;
+  ms: number;
+  path: string;
+}
+
+export type FinishPhase = 'sources' | 'rules' | 'bloom' | 'sync' | 'swap' | 'done';
+
+export interface FinishOptions {
+  compilerVersion: string;
+  extra?: Record<string, string>;
+  /** Told as each phase starts (progress display; the crash tests use it to time a kill). */
+  onPhase?: (phase: FinishPhase) => void;
+}
+
+// Packed staging claim: bits 0-3 the claim (bit 3 = allow, bits 0-2 scope and STRONG), then 16 bits
+// of vendor id (0 = none), then the source id. Sorting rows of one name by this number orders them
+// by source id, which makes source lists come out sorted and "first vendor" mean lowest source id.
+const CLAIM_BITS = 16;
+const VENDOR_SPAN = 65536;
+const ALLOW_BIT = 8;
+const MAX_VENDORS = VENDOR_SPAN - 1;
+const BATCH_ROWS = 256;
+
+/** Staging connection's page cache; SQLite also sizes each in-memory sort run from it. */
+const STAGE_CACHE_KIB = 48 * 1024;
+const FINAL_CACHE_KIB = 8 * 1024;
+
+/** Temp files of writers that are running in this process, which stale-file cleanup must spare. */
+const activeTempFiles = new Set<string>();
+
+export class BlocklistWriter {
+  private readonly sources: (SourceRecord & { id: number })[] = [];
+  private readonly vendorIds = new Map<string, number>();
+  private readonly vendorNames: (string | null)[] = [null];
+  private readonly buf: (string | number)[] = new Array<string | number>(BATCH_ROWS * 2);
+  private bufLen = 0;
+  private entries = 0;
+  private patternCount = 0;
+  private readonly insertBatch: Database.Statement;
+  private readonly insertOne: Database.Statement;
+  private readonly insertPattern: Database.Statement;
+  private state: 'open' | 'finished' | 'aborted' = 'open';
+  private previousEntries: Map<string, number> | null = null;
+  private diff: { added: number | null; removed: number | null } | null = null;
+
+  private constructor(
+    readonly dataDir: string,
+    /** The table being written; renamed onto `livePath` by finish(). */
+    readonly tmpPath: string,
+    private readonly stagePath: string,
+    private stage: Database.Database | null,
+  ) {
+    const values = new Array<string>(BATCH_ROWS).fill('(?,?)').join(',');
+    this.insertBatch = stage!.prepare(`INSERT INTO claim (key, packed) VALUES ${values}`);
+    this.insertOne = stage!.prepare('INSERT INTO claim (key, packed) VALUES (?, ?)');
+    this.insertPattern = stage!.prepare('INSERT OR IGNORE INTO pattern (kind, pattern, action, source_id) VALUES (?, ?, ?, ?)');
+  }
+
+  get livePath(): string {
+    return join(this.dataDir, BLOCKLIST_FILE);
+  }
+
+  /**
+   * Starts a table in `dataDir` (created if missing). Writes `blocklist.sqlite.<pid>.tmp` and a
+   * staging file beside it; the live table is not touched until finish(). Removes temp files that
+   * killed runs left behind.
+   */
+  static create(dataDir: string, opts: { tmpSuffix?: string } = {}): BlocklistWriter {
+    mkdirSync(dataDir, { recursive: true });
+    removeStaleTempFiles(dataDir);
+    const base = `${BLOCKLIST_FILE}.${process.pid}${opts.tmpSuffix ? `.${opts.tmpSuffix}` : ''}`;
+    const tmpPath = join(dataDir, `${base}.tmp`);
+    const stagePath = join(dataDir, `${base}.stage.tmp`);
+    if (activeTempFiles.has(tmpPath)) throw new Error(`another writer in this process is already writing ${tmpPath}; pass a different tmpSuffix`);
+    rmSync(tmpPath, { force: true });
+    rmSync(stagePath, { force: true });
+    let stage: Database.Database | null = null;
+    try {
+      stage = new Database(stagePath);
+      stage.pragma('journal_mode = OFF');
+      stage.pragma('synchronous = OFF');
+      stage.pragma('locking_mode = EXCLUSIVE');
+      stage.pragma(`cache_size = -${STAGE_CACHE_KIB}`);
+      // Sort runs spill to temp files instead of growing in RAM with the input.
+      stage.pragma('temp_store = FILE');
+      stage.pragma(`threads = ${Math.min(2, Math.max(0, availableParallelism() - 1))}`);
+      stage.exec(`
+        CREATE TABLE claim (key TEXT NOT NULL, packed INTEGER NOT NULL);
+        CREATE TABLE pattern (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, pattern TEXT NOT NULL, action INTEGER NOT NULL,
+          source_id INTEGER NOT NULL, UNIQUE (kind, pattern, action, source_id));
+      `);
+      stage.exec('BEGIN');
+    } catch (err) {
+      stage?.close();
+      rmSync(stagePath, { force: true });
+      throw new Error(`cannot create the staging table ${stagePath}: ${(err as Error).message}`, { cause: err });
+    }
+    activeTempFiles.add(tmpPath);
+    activeTempFiles.add(stagePath);
+    return new BlocklistWriter(dataDir, tmpPath, stagePath, stage);
+  }
+
+  addSource(rec: SourceRecord): number {
+    this.assertOpen();
+    if (this.sources.some((s) => s.name === rec.name)) throw new Error(`source ${rec.name} was added twice`);
+    const id = this.sources.length + 1;
+    this.sources.push({ ...rec, id });
+    return id;
+  }
+
+  updateSource(id: number, patch: Partial<SourceRecord>): void {
+    this.assertOpen();
+    const rec = this.sources[id - 1];
+    if (!rec) throw new Error(`updateSource: no source with id ${id}`);
+    Object.assign(rec, patch, { id });
+  }
+
+  /** One list entry. Hot: called once per parsed entry; `name` is already normalised. */
+  addRule(name: string, action: 'block' | 'allow', scope: 'exact' | 'subtree', strong: boolean, sourceId: number, vendor: string | null): void {
+    if (this.state !== 'open') this.assertOpen();
+    if (sourceId < 1 || sourceId > this.sources.length) throw new Error(`addRule ${name}: unknown source id ${sourceId}`);
+    const claim = (action === 'allow' ? ALLOW_BIT : 0) | (scope === 'subtree' ? Scope.Subtree : Scope.Exact) | (strong ? STRONG : 0);
+    const vendorId = vendor === null ? 0 : (this.vendorIds.get(vendor) ?? this.internVendor(vendor));
+    const buf = this.buf;
+    let n = this.bufLen;
+    buf[n++] = treeKey(name);
+    buf[n++] = (sourceId * VENDOR_SPAN + vendorId) * CLAIM_BITS + claim;
+    this.entries++;
+    if (n === buf.length) {
+      this.insertBatch.run(buf);
+      n = 0;
+    }
+    this.bufLen = n;
+  }
+
+  /** A rule a suffix table cannot hold; the server matches it against whole names. */
+  addPattern(kind: 'regex' | 'glob', pattern: string, action: 'block' | 'allow', sourceId: number): void {
+    this.assertOpen();
+    if (sourceId < 1 || sourceId > this.sources.length) throw new Error(`addPattern ${pattern}: unknown source id ${sourceId}`);
+    this.patternCount += this.insertPattern.run(kind, pattern, action === 'allow' ? 1 : 0, sourceId).changes;
+  }
+
+  /** Merge, compress, Bloom filter, meta, fsync, atomic swap. */
+  finish(meta: FinishOptions): WriteStats {
+    this.assertOpen();
+    const started = Date.now();
+    const stage = this.stage!;
+    try {
+      this.flushBatch();
+      stage.exec('COMMIT');
+      // The page cache of the insert phase is not needed any more; the sort allocates its own.
+      stage.pragma('shrink_memory');
+
+      meta.onPhase?.('sources');
+      createOutput(this.tmpPath, this.sources);
+      stage.prepare('ATTACH DATABASE ? AS out').run(this.tmpPath);
+      stage.pragma('out.journal_mode = OFF');
+      stage.pragma('out.synchronous = OFF');
+      stage.pragma('out.locking_mode = EXCLUSIVE');
+      stage.pragma(`out.cache_size = -${FINAL_CACHE_KIB}`);
+      stage.exec('BEGIN');
+      const patterns = stage
+        .prepare('INSERT INTO out.pattern (kind, pattern, action, source_id) SELECT kind, pattern, action, source_id FROM main.pattern ORDER BY id')
+        .run().changes;
+
+      meta.onPhase?.('rules');
+      const rules = this.writeRules(stage);
+
+      meta.onPhase?.('bloom');
+      const bits = rules.bloom.bits;
+      stage.prepare('INSERT INTO out.bloom (id, bits, hashes) VALUES (1, ?, ?)').run(Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength), rules.bloom.hashes);
+      const metaRows: Record<string, string> = {
+        ...meta.extra,
+        [Meta.SchemaVersion]: String(SCHEMA_VERSION),
+        [Meta.BuiltAt]: String(Date.now()),
+        [Meta.CompilerVersion]: meta.compilerVersion,
+        [Meta.Rules]: String(rules.rows),
+        [Meta.Patterns]: String(patterns),
+        [Meta.Sources]: String(this.sources.length),
+        [Meta.Entries]: String(this.entries),
+        [Meta.Duplicates]: String(this.entries - rules.names),
+        [Meta.Compressed]: String(rules.compressed),
+      };
+      const putMeta = stage.prepare('INSERT INTO out.meta (key, value) VALUES (?, ?)');
+      for (const [k, v] of Object.entries(metaRows)) putMeta.run(k, v);
+      stage.pragma(`out.user_version = ${SCHEMA_VERSION}`);
+      stage.exec('COMMIT');
+      stage.exec('DETACH DATABASE out');
+      this.closeStage();
+
+      meta.onPhase?.('sync');
+      fsyncPath(this.tmpPath);
+      const bytes = statSync(this.tmpPath).size;
+      this.previousEntries = readSourceEntries(this.livePath);
+
+      meta.onPhase?.('swap');
+      swapIntoPlace(this.dataDir, this.tmpPath, this.livePath);
+      this.state = 'finished';
+      activeTempFiles.delete(this.tmpPath);
+      meta.onPhase?.('done');
+      return {
+        entries: this.entries,
+        rules: rules.rows,
+        duplicates: this.entries - rules.names,
+        compressed: rules.compressed,
+        patterns,
+        bytes,
+        ms: Date.now() - started,
+        path: this.livePath,
+      };
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  /** Removes the temp files; the live table is untouched. Safe to call more than once. */
+  abort(): void {
+    if (this.state === 'open') this.state = 'aborted';
+    this.closeStage();
+    if (this.state !== 'finished') rmSync(this.tmpPath, { force: true });
+    activeTempFiles.delete(this.tmpPath);
+  }
+
+  /** Entries per source name in the table this compile replaced (empty when there was none). */
+  previousSourceEntries(): Map<string, number> {
+    return this.previousEntries ?? new Map();
+  }
+
+  /**
+   * Names added and removed compared with the table this compile replaced (now at
+   * blocklist.prev.sqlite). Computed on first call: one index probe per row of each table.
+   */
+  lastDiff(): { added: number | null; removed: number | null } {
+    if (this.diff) return this.diff;
+    this.diff = { added: null, removed: null };
+    if (this.state !== 'finished') return this.diff;
+    const prevPath = join(this.dataDir, BLOCKLIST_PREV_FILE);
+    if (!existsSync(prevPath)) return this.diff;
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(this.livePath, { readonly: true, fileMustExist: true });
+      db.prepare('ATTACH DATABASE ? AS prev').run(prevPath);
+      if (db.pragma('prev.user_version', { simple: true }) !== SCHEMA_VERSION) return this.diff;
+      const added = db.prepare('SELECT count(*) FROM main.rule n WHERE NOT EXISTS (SELECT 1 FROM prev.rule p WHERE p.key = n.key)').pluck().get() as number;
+      const removed = db.prepare('SELECT count(*) FROM prev.rule p WHERE NOT EXISTS (SELECT 1 FROM main.rule n WHERE n.key = p.key)').pluck().get() as number;
+      this.diff = { added, removed };
+    } catch {
+      // A previous table we cannot read has no diff to report.
+    } finally {
+      db?.close();
+    }
+    return this.diff;
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw new Error(`the blocklist writer for ${this.tmpPath} is ${this.state}`);
+  }
+
+  private internVendor(vendor: string): number {
+    const id = this.vendorNames.length;
+    if (id > MAX_VENDORS) throw new Error(`more than ${MAX_VENDORS} distinct vendors; cannot stage ${vendor}`);
+    this.vendorIds.set(vendor, id);
+    this.vendorNames.push(vendor);
+    return id;
+  }
+
+  private flushBatch(): void {
+    const buf = this.buf;
+    for (let i = 0; i < this.bufLen; i += 2) this.insertOne.run(buf[i], buf[i + 1]);
+    this.bufLen = 0;
+  }
+
+  private closeStage(): void {
+    if (this.stage) {
+      if (this.stage.open) this.stage.close();
+      this.stage = null;
+    }
+    rmSync(this.stagePath, { force: true });
+    activeTempFiles.delete(this.stagePath);
+  }
+
+  /**
+   * The one pass over all entries, inside SQLite: the staged rows are sorted by (key, packed) and
+   * inserted into out.rule, merging a name's rows by upsert. A JS function sees each row in that
+   * order (a sorting subquery feeding the outer WHERE, which SQLite evaluates row by row in
+   * subquery order) and says whether to keep it: a claim is dropped when an ancestor's subtree
+   * claim of the same action already gives the name, and so everything below it, at least the same
+   * rank (compress). It also feeds the Bloom filter. JS thus costs one call per entry and nothing
+   * per column; the function checks the order it is given, so an SQLite that stopped honouring it
+   * fails the compile instead of compressing wrongly.
+   */
+  private writeRules(stage: Database.Database): { rows: number; names: number; compressed: number; bloom: BloomFilter } {
+    // Sized from the entry count, an upper bound of the rows written, known before the pass.
+    const bloom = BloomFilter.forCount(this.entries);
+    const stack = new AncestorStack();
+    let rows = 0;
+    let names = 0;
+    let compressed = 0;
+    // The name whose rows are arriving: what its ancestors pass down and what it kept so far.
+    let key: string | null = null;
+    let inheritedBlock = 0;
+    let inheritedAllow = 0;
+    let keptBlock = 0;
+    let keptAllow = 0;
+
+    const endName = (): void => {
+      if (keptBlock === 0 && keptAllow === 0) compressed++;
+      else stack.push(key!, keptBlock, keptAllow);
+    };
+
+    const keep = (k: string, packed: number): number => {
+      if (k !== key) {
+        if (key !== null) {
+          if (k < key) throw new Error(`internal error: staged rules arrived out of order (${JSON.stringify(key)} before ${JSON.stringify(k)})`);
+          endName();
+        }
+        key = k;
+        names++;
+        keptBlock = 0;
+        keptAllow = 0;
+        stack.enter(k);
+        inheritedBlock = stack.inheritedBlock;
+        inheritedAllow = stack.inheritedAllow;
+      }
+      const claim = packed & 15;
+      const first = keptBlock === 0 && keptAllow === 0;
+      if ((claim & ALLOW_BIT) === 0) {
+        if (inheritedBlock >= blockRankSelf(claim)) return 0;
+        keptBlock = keptBlock === 0 ? claim : mergeClaims(keptBlock, claim);
+      } else {
+        const v = claim & 7;
+        if (inheritedAllow >= allowRankSelf(v)) return 0;
+        keptAllow = keptAllow === 0 ? v : mergeClaims(keptAllow, v);
+      }
+      if (first) {
+        rows++;
+        bloom.add(k);
+      }
+      return 1;
+    };
+
+    stage.function('hushdns_keep', { deterministic: false, directOnly: true }, (k: unknown, packed: unknown) => keep(k as string, packed as number));
+    stage.function('hushdns_merge', { deterministic: true, directOnly: true }, (a: unknown, b: unknown) => mergeClaims(a as number, b as number));
+    stage.exec('CREATE TABLE vendor_name (id INTEGER PRIMARY KEY, name TEXT NOT NULL)');
+    const putVendor = stage.prepare('INSERT INTO vendor_name (id, name) VALUES (?, ?)');
+    for (let id = 1; id < this.vendorNames.length; id++) putVendor.run(id, this.vendorNames[id]);
+
+    // packed: bits 0-3 claim (bit 3 allow), 4-19 vendor id, 20+ source id (see CLAIM_BITS).
+    // Rows of one name arrive ordered by source id, so appending a source that differs from the
+    // last one keeps each list sorted and free of repeats.
+    stage.exec(`
+      INSERT INTO out.rule (key, block, allow, vendor, block_sources, allow_sources)
+      SELECT key,
+        CASE WHEN packed & 8 THEN 0 ELSE packed & 7 END,
+        CASE WHEN packed & 8 THEN packed & 7 ELSE 0 END,
+        CASE WHEN (packed >> 4) & 65535 THEN (SELECT name FROM vendor_name WHERE id = (packed >> 4) & 65535) END,
+        CASE WHEN packed & 8 THEN NULL ELSE CAST(packed >> 20 AS TEXT) END,
+        CASE WHEN packed & 8 THEN CAST(packed >> 20 AS TEXT) END
+      FROM (SELECT key, packed FROM main.claim ORDER BY key, packed)
+      WHERE hushdns_keep(key, packed)
+      ON CONFLICT (key) DO UPDATE SET
+        block = CASE WHEN excluded.block = 0 THEN block WHEN block = 0 THEN excluded.block ELSE hushdns_merge(block, excluded.block) END,
+        allow = CASE WHEN excluded.allow = 0 THEN allow WHEN allow = 0 THEN excluded.allow ELSE hushdns_merge(allow, excluded.allow) END,
+        vendor = coalesce(vendor, excluded.vendor),
+        block_sources = ${appendSource('block_sources')},
+        allow_sources = ${appendSource('allow_sources')}
+    `);
+    if (key !== null) endName();
+    return { rows, names, compressed, bloom };
+  }
+}
+
+/** SQL that appends excluded.<col> to <col> unless it is already the last id there. */
+function appendSource(col: string): string {
+  return `CASE WHEN excluded.${col} IS NULL THEN ${col} WHEN ${col} IS NULL THEN excluded.${col}
+    WHEN ${col} = excluded.${col} OR substr(${col}, -length(excluded.${col}) - 1) = ',' || excluded.${col} THEN ${col}
+    ELSE ${col} || ',' || excluded.${col} END`;
+}
+
+/** Creates the table file with its schema and the source rows; the rest is written through ATTACH. */
+function createOutput(path: string, sources: readonly (SourceRecord & { id: number })[]): void {
+  const out = new Database(path);
+  try {
+    out.pragma('journal_mode = OFF');
+    out.pragma('synchronous = OFF');
+    out.exec(SCHEMA_SQL);
+    const insert = out.prepare(`INSERT INTO source (id, name, url, format, vendor, category, license, status, fetched_at, etag,
+      last_modified, sha256, entries, invalid, unsupported, detail, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+    out.transaction(() => {
+      for (const s of sources) {
+        insert.run(
+          s.id,
+          s.name,
+          s.url ?? null,
+          s.format ?? null,
+          s.vendor ?? null,
+          s.category ?? null,
+          s.license ?? null,
+          s.status,
+          s.fetchedAt ?? null,
+          s.etag ?? null,
+          s.lastModified ?? null,
+          s.sha256 ?? null,
+          s.entries ?? 0,
+          s.invalid ?? 0,
+          s.unsupported ?? 0,
+          s.detail === undefined || s.detail === null ? null : JSON.stringify(s.detail),
+          s.error ?? null,
+        );
+      }
+    })();
+  } finally {
+    out.close();
+  }
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Keeps the current table as blocklist.prev.sqlite (hard link under a temp name, then rename, so
+ * prev is always whole), then renames the new file over the live name and syncs the directory.
+ */
+function swapIntoPlace(dataDir: string, tmpPath: string, livePath: string): void {
+  if (existsSync(livePath)) {
+    const prevPath = join(dataDir, BLOCKLIST_PREV_FILE);
+    const prevTmp = join(dataDir, `${BLOCKLIST_PREV_FILE}.${process.pid}.tmp`);
+    rmSync(prevTmp, { force: true });
+    try {
+      linkSync(livePath, prevTmp);
+    } catch {
+      // Filesystems without hard links (some network and FUSE mounts) get a copy instead.
+      copyFileSync(livePath, prevTmp);
+      fsyncPath(prevTmp);
+    }
+    renameSync(prevTmp, prevPath);
+  }
+  renameSync(tmpPath, livePath);
+  try {
+    fsyncPath(dataDir);
+  } catch {
+    // Not every platform can fsync a directory; the rename itself is still atomic.
+  }
+}
+
+/** Entries per source in an existing table, or an empty map when there is none we can read. */
+function readSourceEntries(path: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!existsSync(path)) return out;
+  let db: Database.Database | null = null;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) return out;
+    for (const row of db.prepare('SELECT name, entries FROM source').all() as { name: string; entries: number }[]) out.set(row.name, row.entries);
+  } catch {
+    // An unreadable previous table only means no deltas in the report.
+  } finally {
+    db?.close();
+  }
+  return out;
+}
+
+const TEMP_FILE = /^blocklist\.(?:prev\.)?sqlite\.(\d+)(?:\..+)?\.tmp$/;
+
+/** Temp files of writers whose process is gone (killed mid-compile). */
+function removeStaleTempFiles(dataDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = TEMP_FILE.exec(name);
+    if (!m) continue;
+    const path = join(dataDir, name);
+    const pid = Number(m[1]);
+    const stale = pid === process.pid ? !activeTempFiles.has(path) : !processIsAlive(pid);
+    if (stale) rmSync(path, { force: true });
+  }
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
