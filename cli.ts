@@ -188,7 +188,25 @@ function openTable(dataDir: string | undefined): Blocklist {
 }
 
 function formatExplanation(e: ReturnType<Blocklist['explain']>): string {
-  return JSON.stringify(e, null, 2);
+  const d = e.decision;
+  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : 'not listed (forwarded)';
+  const lines = [`${e.name}: ${verdict}${d.action !== 'none' ? ` by ${d.reason}` : ''}${d.vendor ? `, vendor ${d.vendor}` : ''}`];
+  if (e.rows.length > 0) {
+    lines.push('', 'rules for the name and its parents (most specific first):');
+    for (const row of e.rows) {
+      for (const c of row.claims) {
+        const mark = c.covers ? '*' : ' ';
+        lines.push(` ${mark} ${row.name}  ${c.action} ${c.scope}${c.strong ? ' strong' : ''}  ${c.sources.map((s) => s.name).join(', ')}`);
+      }
+    }
+    lines.push('  (* covers this name)');
+  }
+  if (e.patterns.length > 0) {
+    lines.push('', 'matching patterns:');
+    for (const p of e.patterns) lines.push(`   ${p.kind} ${p.pattern}  ${p.action}  ${p.sources.map((s) => s.name).join(', ')}`);
+  }
+  lines.push('', `table: ${e.table.path}, built ${new Date(e.table.builtAt).toISOString()}`);
+  return lines.join('\n');
 }
 
 main().catch((err: unknown) => {
