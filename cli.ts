@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'serve'),
       async (argv) => {
         const loaded = configFrom(argv);
-        await startServer(loaded);
+        await startServer(loaded, { installSignals: true });
       },
     )
     .command(

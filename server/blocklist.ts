@@ -650,11 +650,17 @@ function compilePatterns(rows: PatternRowRaw[]): { block: CompiledPattern[]; all
 
 /** A glob matches the whole name; `*` stands for any run of characters, dots included. */
 export function globToRegExp(glob: string): RegExp {
+  let g = glob.toLowerCase();
+  // A leading `*.` means the name itself and every name below it, as wildcard lists use it.
   let src = '^';
-  for (const part of glob.toLowerCase().split('*')) {
-    if (src !== '^') src += '.*';
-    src += part.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  if (g.startsWith('*.')) {
+    src = '^(?:.*\\.)?';
+    g = g.slice(2);
   }
+  src += g
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
   return new RegExp(`${src}$`);
 }
 

@@ -1,0 +1,344 @@
+// `hushdns compile` end to end: real list files and a real HTTP server on 127.0.0.1 in, a real
+// SQLite table out, read back with the server's own reader.
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPublicSuffix, nameAndParents } from '../common/names.js';
+import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
+import { compile, CompileError } from '../compiler/compile.js';
+import { fromArgument, type SourceSpec } from '../compiler/sources.js';
+import { Blocklist } from '../server/blocklist.js';
+import { compileLists } from './helpers/server.js';
+import { CORPUS_DIR, HAS_CORPUS, tempDir } from './helpers/temp.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+
+function ruleNames(dataDir: string, where = '1'): Set<string> {
+  const db = new Database(join(dataDir, BLOCKLIST_FILE), { readonly: true });
+  try {
+    const keys = db.prepare(`SELECT key FROM rule WHERE ${where}`).pluck().all() as string[];
+    return new Set(keys.map((k) => k.split('\u0001').reverse().join('.')));
+  } finally {
+    db.close();
+  }
+}
+
+function source(path: string, format?: string): SourceSpec {
+  return fromArgument(format ? `${path}#${format}` : path, 'cli', []);
+}
+
+async function compileSources(dataDir: string, sources: SourceSpec[], extra: Partial<Parameters<typeof compile>[0]> = {}) {
+  return compile({
+    dataDir,
+    sources,
+    level: 'standard',
+    exclude: [],
+    allow: [],
+    deny: [],
+    fetch: { timeoutMs: 1000, maxBytes: 1 << 20, concurrency: 2, retries: 0, retryBaseMs: 10 },
+    compilerVersion: 'test',
+    ...extra,
+  });
+}
+
+describe('compile: decisions and provenance', () => {
+  it('keeps every list that named a rule, and the vendor from the catalog', async () => {
+    const dir = tempDir();
+    await compileLists(dir, {
+      'a.txt#hosts': '0.0.0.0 tracking.miui.com\n0.0.0.0 ads.example.org\n',
+      'b.txt#adblock': '||tracking.miui.com^\n',
+    });
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      const d = bl.decide('tracking.miui.com');
+      expect(d.action).toBe('block');
+      expect(d.sources.sort()).toEqual(['file-a.txt', 'file-b.txt']);
+      expect(d.vendor).toBe('xiaomi');
+      expect(d.scope).toBe('subtree'); // the adblock claim covers the subtree; hosts only the name
+      expect(bl.decide('x.tracking.miui.com').action).toBe('block');
+      expect(bl.decide('x.ads.example.org').action).toBe('none');
+    } finally {
+      bl.close();
+    }
+  });
+
+  it('lets allow lists beat block lists and the user’s own entries beat both', async () => {
+    const dir = tempDir();
+    await compileLists(
+      dir,
+      {
+        'block.txt#adblock': '||example.com^\n||pinned.example.net^\n',
+        'allow.txt#adblock': '@@||shop.example.com^\n@@||keep.example.net^\n',
+      },
+      { allow: ['pinned.example.net'], deny: ['=keep.example.net', 'own.example.org'] },
+    );
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      expect(bl.decide('ads.example.com').action).toBe('block');
+      expect(bl.decide('cdn.shop.example.com').action).toBe('allow');
+      expect(bl.decide('pinned.example.net').action).toBe('allow');
+      expect(bl.decide('keep.example.net').action).toBe('block'); // user deny (exact) beats a list allow
+      expect(bl.decide('sub.keep.example.net').action).toBe('allow'); // …but only the exact name
+      expect(bl.decide('x.own.example.org').action).toBe('block');
+    } finally {
+      bl.close();
+    }
+  });
+
+  it('never writes a public suffix, an address, a single label or a housekeeping name, and counts why', async () => {
+    const dir = tempDir();
+    const report = await compileLists(dir, {
+      'bad.txt#domains': ['com', 'co.uk', 'github.io', '192.168.1.1', 'localhost', 'intranet', 'ok.example.org', 'x'.repeat(64) + '.example.org', 'bad_char!.example.org'].join('\n'),
+    });
+    expect([...ruleNames(dir)]).toEqual(['ok.example.org']);
+    const r = report.sources[0];
+    expect(r.invalidByReason).toMatchObject({ 'public-suffix': 2, 'ip-address': 1, localhost: 1, 'single-label': 2, 'label-too-long': 1, 'bad-character': 1 });
+  });
+
+  it('drops the DoH canary and Private Relay names from lists and warns about the list', async () => {
+    const dir = tempDir();
+    const report = await compileLists(dir, { 'canary.txt#adblock': '||use-application-dns.net^\n||mask.icloud.com^\n||ads.example.org^\n' });
+    expect([...ruleNames(dir)]).toEqual(['ads.example.org']);
+    expect(report.sources[0].canary.sort()).toEqual(['mask.icloud.com', 'use-application-dns.net']);
+    expect(report.warnings.join('\n')).toMatch(/file-canary\.txt lists .*use-application-dns\.net/);
+  });
+
+  it('applies global and per-source exclusions (exact, wildcard, regex) and counts them', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'x.txt');
+    writeFileSync(list, ['a.example.org', 'b.cdn.example.org', 'cdn.example.org', 'keep.example.org', 'ads123.example.net'].join('\n'));
+    const spec = { ...source(list, 'domains'), exclude: ['/^ads\\d+\\./'] };
+    const report = await compileSources(dir, [spec], { exclude: ['a.example.org', '*.cdn.example.org'] });
+    expect([...ruleNames(dir)]).toEqual(['keep.example.org']);
+    expect(report.sources[0].excluded).toBe(4);
+  });
+
+  it('compresses names covered by a parent subtree rule of the same action and reports it', async () => {
+    const dir = tempDir();
+    const report = await compileLists(dir, { 'l.txt#adblock': '||example.org^\n||ads.example.org^\n||x.y.example.org^\n@@||ok.example.org^\n' });
+    expect([...ruleNames(dir)].sort()).toEqual(['example.org', 'ok.example.org']);
+    expect(report.totals.compressed).toBe(2);
+  });
+
+  it('stores Pi-hole regexes and mid-label globs as patterns the server applies', async () => {
+    const dir = tempDir();
+    await compileLists(dir, { 're.txt#regex': '(^|\\.)ibs\\.lgappstv\\.com$\n', 'w.txt#wildcard': '*.ads*.msads.example\n' });
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      expect(bl.decide('ibs.lgappstv.com').action).toBe('block');
+      expect(bl.decide('a.ibs.lgappstv.com').action).toBe('block');
+      expect(bl.decide('x.ads12.msads.example').action).toBe('block');
+      expect(bl.decide('lgappstv.com').action).toBe('none');
+    } finally {
+      bl.close();
+    }
+  });
+
+  it('reports per-source changes against the previous build', async () => {
+    const dir = tempDir();
+    await compileLists(dir, { 'l.txt#domains': 'a.example.org\nb.example.org\n' });
+    const second = await compileLists(dir, { 'l.txt#domains': 'a.example.org\nc.example.org\nd.example.org\n' });
+    expect(second.sources[0].entriesDelta).toBe(1);
+    expect(second.totals.added).toBe(2);
+    expect(second.totals.removed).toBe(1);
+    expect(existsSync(join(dir, BLOCKLIST_PREV_FILE))).toBe(true);
+  });
+});
+
+describe('compile: failures keep the last good table', () => {
+  it('fails when a required source fails, leaving the previous table untouched', async () => {
+    const dir = tempDir();
+    await compileLists(dir, { 'l.txt#domains': 'a.example.org\n' });
+    const before = readFileSync(join(dir, BLOCKLIST_FILE));
+    const spec = { ...source(join(dir, 'l.txt'), 'domains'), required: true, url: 'http://127.0.0.1:9/never.txt', path: null };
+    await expect(compileSources(dir, [spec])).rejects.toThrow(CompileError);
+    expect(readFileSync(join(dir, BLOCKLIST_FILE)).equals(before)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('fails when nothing usable came in', async () => {
+    const dir = tempDir();
+    const spec: SourceSpec = { ...source(join(ROOT, 'package.json')), url: 'http://127.0.0.1:9/list.txt', path: null, format: 'domains' };
+    const err = await compileSources(dir, [spec]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).message).toMatch(/no source could be read/);
+    expect(existsSync(join(dir, BLOCKLIST_FILE))).toBe(false);
+  });
+
+  it('says which list it could not recognise and how to declare its format', async () => {
+    const dir = tempDir();
+    const f = join(dir, 'mystery.txt');
+    writeFileSync(f, 'lorem ipsum dolor\nsit amet\n');
+    const ok = join(dir, 'ok.txt');
+    writeFileSync(ok, 'ok.example.org\n');
+    const report = await compileSources(dir, [source(f), source(ok, 'domains')]);
+    expect(report.sources[0].status).toBe('failed');
+    expect(report.sources[0].error).toMatch(/cannot tell the format.*#hosts/);
+  });
+});
+
+describe('compile: fetching lists over HTTP', () => {
+  let server: Server;
+  let port = 0;
+  const bodies = new Map<string, { status: number; body: string; etag?: string }>();
+  const hits = new Map<string, number>();
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      hits.set(path, (hits.get(path) ?? 0) + 1);
+      const b = bodies.get(path);
+      if (!b) return res.writeHead(404).end();
+      if (b.etag && req.headers['if-none-match'] === b.etag) return res.writeHead(304).end();
+      res.writeHead(b.status, { 'content-type': 'text/plain', ...(b.etag ? { etag: b.etag } : {}) }).end(b.body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server.close());
+
+  it('fetches fresh, then not-modified, then falls back to the stale copy when the list breaks', async () => {
+    const dir = tempDir();
+    bodies.set('/list.txt', { status: 200, body: '||ads.example.org^\n', etag: '"v1"' });
+    const spec = () => fromArgument(`http://127.0.0.1:${port}/list.txt`, 'cli', []);
+    const first = await compileSources(dir, [spec()]);
+    expect(first.sources[0]).toMatchObject({ status: 'fresh', format: 'adblock', entries: 1 });
+    const second = await compileSources(dir, [spec()]);
+    expect(second.sources[0].status).toBe('not-modified');
+    bodies.set('/list.txt', { status: 500, body: 'oops' });
+    const third = await compileSources(dir, [spec()]);
+    expect(third.sources[0].status).toBe('stale');
+    expect(third.sources[0].error).toMatch(/500/);
+    expect([...ruleNames(dir)]).toEqual(['ads.example.org']);
+  });
+
+  it('rejects an HTML page (captive portal) for that source and keeps the others', async () => {
+    const dir = tempDir();
+    bodies.set('/portal.txt', { status: 200, body: '<!DOCTYPE html><html><body>Please log in</body></html>' });
+    bodies.set('/good.txt', { status: 200, body: 'good.example.org\n' });
+    const report = await compileSources(dir, [fromArgument(`http://127.0.0.1:${port}/portal.txt#domains`, 'cli', []), fromArgument(`http://127.0.0.1:${port}/good.txt#domains`, 'cli', [])]);
+    expect(report.sources[0].status).toBe('failed');
+    expect(report.sources[0].error).toMatch(/html/i);
+    expect([...ruleNames(dir)]).toEqual(['good.example.org']);
+  });
+});
+
+describe('compile: the command line', () => {
+  it('prints a JSON report and exits non-zero, with the old table intact, when a required list is missing', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'l.txt');
+    writeFileSync(list, 'a.example.org\n');
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, HUSHDNS_CONFIG: '' } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('close', (code) => res({ code, stdout, stderr }));
+      });
+    const ok = await run(['compile', '--data-dir', dir, '--no-default-sources', '--no-bundled', '--source', `${list}#domains`, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const report = JSON.parse(ok.stdout) as { ok: boolean; totals: { rules: number } };
+    expect(report.ok).toBe(true);
+    expect(report.totals.rules).toBe(1);
+    const missing = await run(['compile', '--data-dir', dir, '--no-default-sources', '--source', join(dir, 'nope.txt')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope\.txt.*no such file/);
+  });
+
+  it('leaves the previous table intact and readable when the compile is killed mid-write', async () => {
+    const dir = tempDir();
+    await compileLists(dir, { 'small.txt#domains': 'before.example.org\n' });
+    const big = join(dir, 'big.txt');
+    const lines: string[] = [];
+    for (let i = 0; i < 400_000; i++) lines.push(`0.0.0.0 host${i}.tracker${i % 997}.example.com`);
+    writeFileSync(big, lines.join('\n'));
+    const child = spawn(process.execPath, [CLI, 'compile', '--data-dir', dir, '--no-default-sources', '--no-bundled', '--source', `${big}#hosts`], { stdio: 'ignore' });
+    // Kill it once the temp table exists and has grown: the writer is mid-way.
+    const deadline = Date.now() + 20_000;
+    let killedMidWrite = false;
+    while (Date.now() < deadline && child.exitCode === null) {
+      const tmp = readdirSync(dir).find((f) => f.startsWith(BLOCKLIST_FILE) && f.endsWith('.tmp'));
+      if (tmp && statSync(join(dir, tmp)).size > 1_000_000) {
+        child.kill('SIGKILL');
+        killedMidWrite = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => child.once('close', r));
+    expect(killedMidWrite, 'the compile finished before it could be killed mid-write').toBe(true);
+    const db = new Database(join(dir, BLOCKLIST_FILE), { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(db.prepare('SELECT key FROM rule').pluck().all()).toEqual(['org\u0001example\u0001before']);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+const HAGEZI_LISTS = ['native.xiaomi', 'native.huawei', 'native.oppo-realme', 'native.vivo', 'native.samsung', 'native.lgwebos', 'native.tiktok', 'native.amazon', 'native.winoffice', 'native.roku', 'native.apple', 'light'];
+
+describe.skipIf(!HAS_CORPUS)('compile: the public corpus', () => {
+  if (!HAS_CORPUS) console.warn(`corpus tests skipped: ${CORPUS_DIR} is absent`);
+
+  for (const list of HAGEZI_LISTS) {
+    it(`hagezi ${list}: adblock, wildcard, dnsmasq and rpz compile to the same table; hosts and domains to the exact set it blocks`, async () => {
+      const subtreeSets: Set<string>[] = [];
+      let subtreeDir = '';
+      for (const format of ['adblock', 'wildcard', 'dnsmasq', 'rpz']) {
+        const dir = tempDir();
+        await compileSources(dir, [source(join(CORPUS_DIR, 'hagezi', format, `${list}.txt`), format)]);
+        subtreeSets.push(ruleNames(dir, '(block & 3) = 2'));
+        expect(ruleNames(dir, '(block & 3) <> 2').size, `${format}: every rule is a subtree rule`).toBe(0);
+        subtreeDir = dir;
+      }
+      for (const s of subtreeSets.slice(1)) expect(s).toEqual(subtreeSets[0]);
+      const exactSets: Set<string>[] = [];
+      for (const format of ['domains', 'hosts']) {
+        const dir = tempDir();
+        await compileSources(dir, [source(join(CORPUS_DIR, 'hagezi', format, `${list}.txt`), format)]);
+        exactSets.push(ruleNames(dir));
+      }
+      expect(exactSets[1]).toEqual(exactSets[0]);
+      const bl = Blocklist.open(join(subtreeDir, BLOCKLIST_FILE));
+      try {
+        // A subtree rule on a public suffix (hagezi light lists a few hosting suffixes such as
+        // live-website.com) is refused by design, so names below it stay exact-only.
+        const underSuffix = (n: string) => nameAndParents(n).slice(1).some((p) => p.includes('.') && isPublicSuffix(p));
+        const unblocked = [...exactSets[0]].filter((n) => bl.decide(n).action !== 'block');
+        expect(unblocked.filter((n) => !underSuffix(n))).toEqual([]);
+        if (unblocked.length > 0) console.log(`hagezi ${list}: ${unblocked.length} exact names sit below a refused public-suffix rule: ${unblocked.slice(0, 3).join(', ')}…`);
+      } finally {
+        bl.close();
+      }
+      expect(subtreeSets[0].size).toBeGreaterThan(0);
+      if (list === 'native.xiaomi') expect([subtreeSets[0].size, exactSets[0].size]).toEqual([354, 470]);
+    }, 120_000);
+  }
+
+  it('compiles every corpus list together without a crash and reports invalid lines per source', async () => {
+    const manifest = readFileSync(join(CORPUS_DIR, 'MANIFEST.tsv'), 'utf8').trim().split('\n').slice(1);
+    const sources: SourceSpec[] = [];
+    for (const row of manifest) {
+      const [file, , , , format] = row.split('\t');
+      if (format === 'top-sites') continue;
+      sources.push({ ...source(join(CORPUS_DIR, file), format), id: file.replace(/[^a-zA-Z0-9._-]/g, '_') });
+    }
+    const dir = tempDir();
+    const report = await compileSources(dir, sources);
+    expect(report.sources).toHaveLength(sources.length);
+    for (const s of report.sources) expect(s.status, s.id).toBe('local');
+    const rows = report.sources.map((s) => `${s.id.padEnd(60)} ${String(s.entries).padStart(8)} entries ${String(s.invalid).padStart(7)} invalid ${String(s.unsupported).padStart(7)} unsupported`);
+    console.log(`corpus compile: ${report.totals.rules} rules from ${report.totals.entries} entries in ${report.ms} ms\n${rows.join('\n')}`);
+    expect(report.totals.rules).toBeGreaterThan(200_000);
+    const easyprivacy = report.sources.find((s) => s.id.includes('easyprivacy'))!;
+    expect(easyprivacy.unsupported).toBeGreaterThan(1000); // browser-only rules are skipped, never widened
+  }, 240_000);
+});
