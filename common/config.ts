@@ -3,10 +3,9 @@
 // and reports every problem together, then the result is frozen.
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'duration' | 'bytes' | 'enum';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'duration' | 'bytes' | 'enum' | 'map';
 
 export interface FieldDef<K extends Kind = Kind> {
   kind: K;
@@ -20,7 +19,7 @@ export interface FieldDef<K extends Kind = Kind> {
   fileOnly?: boolean;
   /** Which commands show the flag. */
   scope: 'serve' | 'compile' | 'both';
-  /** Extra per-item validation of list values; returns a message or null. */
+  /** Extra per-item validation of list values (for maps: of each key); returns a message or null. */
   check?: (value: string) => string | null;
 }
 
@@ -45,7 +44,7 @@ export const FIELDS = {
   },
   'upstream-strategy': { kind: 'enum', default: 'failover', choices: ['failover', 'race'], scope: 'serve', help: 'failover: in order, skipping unhealthy ones; race: ask several at once, take the first answer' },
   'upstream-timeout': { kind: 'duration', default: '2s', min: 50, max: 30_000, scope: 'serve', help: 'How long to wait for one upstream before trying the next' },
-  workers: { kind: 'int', default: Math.min(availableParallelism(), 4), min: 1, max: 64, scope: 'serve', help: 'DNS worker processes (default: the number of cores, at most 4)' },
+  workers: { kind: 'int', default: 1, min: 1, max: 1, scope: 'serve', help: 'DNS worker processes; only 1 for now (multi-core mode is planned with the benchmark work)' },
   'refresh-interval': { kind: 'duration', default: '24h', min: 0, scope: 'serve', help: 'How often the server re-fetches and recompiles its lists (0 turns scheduled refresh off)' },
   'block-mode': {
     kind: 'enum',
@@ -89,6 +88,49 @@ export const FIELDS = {
   deny: { kind: 'list', default: [], fileOnly: true, scope: 'both', help: 'Config file only: names always blocked (the name and its subdomains; prefix = for the exact name)' },
   exclude: { kind: 'list', default: [], fileOnly: true, scope: 'compile', help: 'Config file only: list entries dropped from every source: exact name, *.wildcard or /regex/' },
   'local-records': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: your own answers, as {name, type: A|AAAA|CNAME|PTR, value, ttl?}' },
+  devices: {
+    kind: 'map',
+    default: {},
+    fileOnly: true,
+    scope: 'serve',
+    check: (v) => (isIp(v) || isMac(v) ? null : 'expected an IP address or a MAC address such as aa:bb:cc:dd:ee:ff'),
+    help: 'Config file only: names for your devices, by IP or MAC address (192.168.1.23: Living room TV)',
+  },
+  querylog: { kind: 'enum', default: 'disk', choices: ['disk', 'memory', 'off'], scope: 'serve', help: 'Query log: disk (DATA_DIR/querylog.sqlite), memory (nothing written to disk; for SD cards) or off' },
+  'querylog-retention': { kind: 'duration', default: '7d', min: 3_600_000, scope: 'serve', help: 'How long the query log and its statistics are kept' },
+  'querylog-max-size': { kind: 'bytes', default: '256MiB', min: 1024 * 1024, scope: 'serve', help: 'Largest the query log may grow (on disk, or in memory with --querylog memory); the oldest queries go first' },
+  'querylog-flush-interval': { kind: 'duration', default: '5s', min: 100, max: 300_000, scope: 'serve', help: 'How often logged queries are written, in one batch (long intervals spare SD cards)' },
+  'querylog-queue': { kind: 'int', default: 100_000, min: 1000, max: 10_000_000, scope: 'serve', help: 'Queries held in memory between writes; beyond that they are dropped from the log (never delayed) and counted' },
+  'querylog-anonymise': {
+    kind: 'enum',
+    default: 'off',
+    choices: ['off', 'truncate', 'hash'],
+    scope: 'serve',
+    help: 'Client addresses in the log: off (as they are), truncate (IPv4 /24, IPv6 /56) or hash (a pseudonym that changes at every restart)',
+  },
+  'querylog-exclude-clients': {
+    kind: 'list',
+    default: [],
+    fileOnly: true,
+    scope: 'serve',
+    check: (v) => (parseCidr(v) ? null : 'expected an address or range such as 192.168.1.50 or 192.168.1.0/24'),
+    help: 'Config file only: clients whose queries are never logged (addresses or ranges)',
+  },
+  'querylog-exclude-names': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: names never logged (the name and its subdomains; prefix = for the exact name)' },
+  'api-token': {
+    kind: 'string',
+    default: 'auto',
+    scope: 'serve',
+    check: (v) => (v === 'auto' || v === 'off' || v.length >= 16 ? null : 'expected auto, off, or a token of at least 16 characters'),
+    help: 'Bearer token for changes through the HTTP API: auto (generated once into DATA_DIR/api-token), off (no changes), or your own (16+ characters)',
+  },
+  'http-hosts': {
+    kind: 'list',
+    default: [],
+    fileOnly: true,
+    scope: 'serve',
+    help: 'Config file only: extra host names the dashboard may be opened by (IP addresses and LAN names always work; others are refused against DNS rebinding)',
+  },
 } as const satisfies Record<string, FieldDef>;
 
 export type FieldName = keyof typeof FIELDS;
@@ -99,7 +141,9 @@ type ValueOf<F> = F extends { kind: 'int' | 'duration' | 'bytes' }
     ? boolean
     : F extends { kind: 'list' }
       ? unknown[]
-      : string;
+      : F extends { kind: 'map' }
+        ? Readonly<Record<string, string>>
+        : string;
 
 /** The validated, frozen configuration. Durations are in milliseconds, sizes in bytes. */
 export type Config = { readonly [K in FieldName]: ValueOf<(typeof FIELDS)[K]> };
@@ -230,6 +274,16 @@ function coerce(name: string, def: FieldDef, value: unknown, where: string, prob
       }
       return items;
     }
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('expected a mapping of keys to text');
+      const out: Record<string, string> = {};
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+        const msg = typeof item !== 'string' && typeof item !== 'number' ? 'expected text' : def.check ? def.check(key) : null;
+        if (msg) problems.push(`${name}.${key} = ${JSON.stringify(item)} (${where}): ${msg}`);
+        else out[key] = String(item);
+      }
+      return out;
+    }
   }
 }
 
@@ -282,6 +336,11 @@ export function parseHostPort(v: string): { host: string; port: number } | null 
   const port = Number(m[2]);
   if (port < 0 || port > 65535) return null;
   return { host: m[1], port };
+}
+
+/** A MAC address written with colons or dashes: aa:bb:cc:dd:ee:ff. */
+export function isMac(v: string): boolean {
+  return /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v);
 }
 
 export function isIp(v: string): boolean {

@@ -67,8 +67,12 @@ const ALLOW_BIT = 8;
 const MAX_VENDORS = VENDOR_SPAN - 1;
 const BATCH_ROWS = 256;
 
-/** Staging connection's page cache; SQLite also sizes each in-memory sort run from it. */
-const STAGE_CACHE_KIB = 48 * 1024;
+/**
+ * Staging connection's page cache. SQLite also sizes each in-memory sort run from it: runs of a
+ * few MB sort faster here than one big run (they stay in the CPU caches) and are merged from temp
+ * files, so memory stays flat whatever the input size.
+ */
+const STAGE_CACHE_KIB = 4 * 1024;
 const FINAL_CACHE_KIB = 8 * 1024;
 
 /** Temp files of writers that are running in this process, which stale-file cleanup must spare. */
@@ -329,8 +333,8 @@ export class BlocklistWriter {
   /**
    * The one pass over all entries, inside SQLite: the staged rows are sorted by (key, packed) and
    * inserted into out.rule, merging a name's rows by upsert. A JS function sees each row in that
-   * order (a sorting subquery feeding the outer WHERE, which SQLite evaluates row by row in
-   * subquery order) and says whether to keep it: a claim is dropped when an ancestor's subtree
+   * order (the WHERE of the INSERT's SELECT, evaluated row by row over the sorted CTE) and says
+   * whether to keep it: a claim is dropped when an ancestor's subtree
    * claim of the same action already gives the name, and so everything below it, at least the same
    * rank (compress). It also feeds the Bloom filter. JS thus costs one call per entry and nothing
    * per column; the function checks the order it is given, so an SQLite that stopped honouring it
@@ -394,8 +398,10 @@ export class BlocklistWriter {
 
     // packed: bits 0-3 claim (bit 3 allow), 4-19 vendor id, 20+ source id (see CLAIM_BITS).
     // Rows of one name arrive ordered by source id, so appending a source that differs from the
-    // last one keeps each list sorted and free of repeats.
+    // last one keeps each list sorted and free of repeats. MATERIALIZED keeps SQLite from
+    // flattening the sorted CTE into the INSERT, which would call hushdns_keep before sorting.
     stage.exec(`
+      WITH staged AS MATERIALIZED (SELECT key, packed FROM main.claim ORDER BY key, packed)
       INSERT INTO out.rule (key, block, allow, vendor, block_sources, allow_sources)
       SELECT key,
         CASE WHEN packed & 8 THEN 0 ELSE packed & 7 END,
@@ -403,7 +409,7 @@ export class BlocklistWriter {
         CASE WHEN (packed >> 4) & 65535 THEN (SELECT name FROM vendor_name WHERE id = (packed >> 4) & 65535) END,
         CASE WHEN packed & 8 THEN NULL ELSE CAST(packed >> 20 AS TEXT) END,
         CASE WHEN packed & 8 THEN CAST(packed >> 20 AS TEXT) END
-      FROM (SELECT key, packed FROM main.claim ORDER BY key, packed)
+      FROM staged
       WHERE hushdns_keep(key, packed)
       ON CONFLICT (key) DO UPDATE SET
         block = CASE WHEN excluded.block = 0 THEN block WHEN block = 0 THEN excluded.block ELSE hushdns_merge(block, excluded.block) END,

@@ -1,44 +1,53 @@
-// In-memory counters for the API and metrics: by outcome, protocol, type, vendor, plus a latency
-// histogram. Cheap per query (integer increments and a Map lookup); the query log (a separate
-// store) keeps the detail.
-import type { VendorCatalog } from '../common/vendors.js';
+// In-memory counters for /metrics and /api/health: queries by outcome × protocol × type, a latency
+// histogram, and packets refused before the chain. Per query this is a few integer increments in
+// fixed typed arrays (no Map, no strings, no allocation); prom-client reads them on scrape. The
+// query log (a separate store) keeps the detail and the per-device, per-vendor roll-ups.
+import { LABELLED_TYPES, OUTCOME_CODE, OUTCOMES, TYPE_SLOT, typeName } from './querylog/codes.js';
 import type { Answer, Outcome, Query } from './pipeline/types.js';
 
 /** Upper bounds (ms) of the latency histogram buckets. */
 export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
+const TYPE_SLOTS = LABELLED_TYPES.length;
+const PROTOCOL_SLOTS = 2;
+/** Distinct rejection reasons kept apart; the rest are counted together as "other". */
+const MAX_REJECT_REASONS = 64;
+
+export interface QueryCount {
+  outcome: Outcome;
+  protocol: 'udp' | 'tcp';
+  /** Type name (A, AAAA, HTTPS…) or "other". */
+  type: string;
+  count: number;
+}
+
 export class Stats {
   readonly startedAt = Date.now();
   total = 0;
-  readonly byOutcome = new Map<Outcome, number>();
-  readonly byProtocol = { udp: 0, tcp: 0 };
-  readonly byType = new Map<number, number>();
-  readonly byVendor = new Map<string, { blocked: number; allowed: number }>();
-  readonly rejectedByReason = new Map<string, number>();
-  readonly latency = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  /** [outcome][protocol][type slot], flattened. */
+  private readonly counts = new Float64Array(OUTCOMES.length * PROTOCOL_SLOTS * TYPE_SLOTS);
+  readonly byOutcomeCode = new Float64Array(OUTCOMES.length);
+  /** Cumulative-free bucket counts: latency[i] counts answers in (bucket[i-1], bucket[i]]; the last is +Inf. */
+  readonly latency = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
   latencySumMs = 0;
+  readonly rejectedByReason = new Map<string, number>();
   blocklistSwaps = 0;
 
-  answered(query: Query, answer: Answer, ms: number, catalog: VendorCatalog): void {
+  answered(query: Query, answer: Answer, ms: number): void {
     this.total++;
-    this.byOutcome.set(answer.outcome, (this.byOutcome.get(answer.outcome) ?? 0) + 1);
-    this.byProtocol[query.protocol]++;
-    this.byType.set(query.q.qtype, (this.byType.get(query.q.qtype) ?? 0) + 1);
-    const vendor = answer.vendor ?? catalog.vendorOf(query.q.name)?.id ?? null;
-    if (vendor) {
-      let v = this.byVendor.get(vendor);
-      if (!v) this.byVendor.set(vendor, (v = { blocked: 0, allowed: 0 }));
-      if (answer.outcome === 'blocked') v.blocked++;
-      else v.allowed++;
-    }
+    const o = OUTCOME_CODE[answer.outcome] ?? OUTCOME_CODE.servfail;
+    this.byOutcomeCode[o]++;
+    this.counts[(o * PROTOCOL_SLOTS + (query.protocol === 'tcp' ? 1 : 0)) * TYPE_SLOTS + TYPE_SLOT[query.q.qtype]]++;
     let i = 0;
     while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]) i++;
     this.latency[i]++;
     this.latencySumMs += ms;
   }
 
+  /** A packet answered or dropped before the chain. Reasons carry numbers ("message is 5 octets"), folded to keep the set small. */
   rejected(protocol: 'udp' | 'tcp', reason: string): void {
-    const key = `${protocol}:${reason}`;
+    let key = `${protocol}: ${reason.replace(/\d+/g, 'N')}`;
+    if (!this.rejectedByReason.has(key) && this.rejectedByReason.size >= MAX_REJECT_REASONS) key = `${protocol}: other`;
     this.rejectedByReason.set(key, (this.rejectedByReason.get(key) ?? 0) + 1);
   }
 
@@ -47,6 +56,20 @@ export class Stats {
   }
 
   count(outcome: Outcome): number {
-    return this.byOutcome.get(outcome) ?? 0;
+    return this.byOutcomeCode[OUTCOME_CODE[outcome]];
+  }
+
+  /** Every non-zero (outcome, protocol, type) counter. */
+  queryCounts(): QueryCount[] {
+    const out: QueryCount[] = [];
+    for (let o = 0; o < OUTCOMES.length; o++) {
+      for (let p = 0; p < PROTOCOL_SLOTS; p++) {
+        for (let t = 0; t < TYPE_SLOTS; t++) {
+          const count = this.counts[(o * PROTOCOL_SLOTS + p) * TYPE_SLOTS + t];
+          if (count > 0) out.push({ outcome: OUTCOMES[o], protocol: p === 0 ? 'udp' : 'tcp', type: t === 0 ? 'other' : typeName(LABELLED_TYPES[t]), count });
+        }
+      }
+    }
+    return out;
   }
 }

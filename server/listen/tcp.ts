@@ -17,12 +17,14 @@ export interface TcpLimits {
   maxQueuedBytes: number;
 }
 
+const MESSAGES_PER_TURN = 64;
+
 export const DEFAULT_TCP_LIMITS: TcpLimits = {
   maxConnections: 256,
   idleMs: 10_000,
   readDeadlineMs: 5_000,
   maxInFlightPerConnection: 64,
-  maxQueuedBytes: 256 * 1024,
+  maxQueuedBytes: 64 * 1024,
 };
 
 export interface TcpListener {
@@ -84,7 +86,8 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
   const maybeResume = () => {
     if (paused && inFlight < limits.maxInFlightPerConnection && socket.writableLength < limits.maxQueuedBytes) {
       paused = false;
-      socket.resume();
+      if (!yielded) socket.resume();
+      if (buffered.length >= 2) setImmediate(processBuffered);
     }
   };
   const maybeFinish = () => {
@@ -104,14 +107,46 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
     maybeFinish();
   };
 
-  const setReadDeadline = () => {
-    if (readTimer) clearTimeout(readTimer);
-    readTimer = buffered.length > 0 ? setTimeout(() => socket.destroy(), limits.readDeadlineMs) : null;
+  // The deadline runs from the first byte of a message, and extra bytes do not extend it: a
+  // client trickling one byte a second cannot hold a connection for long.
+  const armReadDeadline = () => {
+    if (buffered.length === 0) {
+      if (readTimer) clearTimeout(readTimer);
+      readTimer = null;
+    } else if (!readTimer) {
+      readTimer = setTimeout(() => socket.destroy(), limits.readDeadlineMs);
+    }
   };
+  const overLimits = () => inFlight >= limits.maxInFlightPerConnection || socket.writableLength >= limits.maxQueuedBytes;
 
-  socket.on('data', (chunk: Buffer) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 2) {
+  /**
+   * Answers complete messages until a limit is hit; the rest waits in `buffered`. At most
+   * MESSAGES_PER_TURN are answered before yielding to the event loop, so one connection full of
+   * pipelined queries cannot starve UDP clients or other connections.
+   */
+  let yielded = false;
+  const processBuffered = () => {
+    let budget = MESSAGES_PER_TURN;
+    while (buffered.length >= 2 && !socket.destroyed) {
+      if (budget-- === 0) {
+        if (!yielded) {
+          yielded = true;
+          socket.pause();
+          setImmediate(() => {
+            yielded = false;
+            if (!paused) socket.resume();
+            processBuffered();
+          });
+        }
+        return;
+      }
+      if (overLimits()) {
+        if (!paused) {
+          paused = true;
+          socket.pause();
+        }
+        return;
+      }
       const len = buffered.readUInt16BE(0);
       if (len === 0) {
         socket.destroy();
@@ -120,6 +155,10 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
       if (buffered.length < len + 2) break;
       const msg = buffered.subarray(2, len + 2);
       buffered = buffered.subarray(len + 2);
+      if (readTimer) {
+        clearTimeout(readTimer);
+        readTimer = null;
+      }
       inFlight++;
       let result: ReturnType<PacketHandler>;
       try {
@@ -137,11 +176,12 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
         reply(result);
       }
     }
-    setReadDeadline();
-    if (!paused && (inFlight >= limits.maxInFlightPerConnection || socket.writableLength >= limits.maxQueuedBytes)) {
-      paused = true;
-      socket.pause();
-    }
+    armReadDeadline();
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    processBuffered();
   });
   socket.on('end', () => {
     ended = true;
