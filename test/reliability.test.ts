@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressesOf, makeQuery, rcodeOf, tcpExchange, udpExchange } from './helpers/dns-client.js';
 import { startChildServer, type ChildServer } from './helpers/child-server.js';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
+import { startTestServer } from './helpers/server.js';
 
 /** Seeded PRNG (mulberry32) so every run sends the same packets. */
 function prng(seed: number): () => number {
@@ -207,4 +208,98 @@ describe('hostile input', () => {
       await limited.stop();
     }
   });
+});
+
+describe('failing upstreams', () => {
+  it('fails over from an upstream that drops everything, ignores forged answers, and recovers', async () => {
+    const first = await startFakeUpstream();
+    const second = await startFakeUpstream();
+    const t = await startTestServer({
+      lists: { 'ads.txt#adblock': '||ads.example.org^\n' },
+      ipv6: false,
+      flags: { upstream: [`udp://127.0.0.1:${first.port}`, `udp://127.0.0.1:${second.port}`], 'upstream-timeout': '300ms' },
+    });
+    try {
+      first.setDefault({ drop: true });
+      second.setDefault({ a: ['198.51.100.2'] });
+      let started = Date.now();
+      expect(addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('failover.example', 'A'), 3000))).toEqual(['198.51.100.2']);
+      const failoverMs = Date.now() - started;
+      expect(failoverMs).toBeGreaterThanOrEqual(250);
+      expect(failoverMs).toBeLessThan(1500);
+
+      // Forgeries before the real answer are ignored and counted as possible poisoning.
+      second.setDefault({ a: ['198.51.100.3'], forged: ['wrong-id', 'wrong-question', 'other-port'] });
+      first.setDefault({ drop: true });
+      expect(addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('forged.example', 'A'), 3000))).toEqual(['198.51.100.3']);
+      const mismatched = t.server.pool.health().reduce((n, u) => n + u.counters.mismatched, 0);
+      expect(mismatched).toBeGreaterThanOrEqual(3);
+
+      // Garbage and SERVFAIL from one upstream: the other answers.
+      first.setDefault({ forged: ['garbage'], answer: false });
+      second.setDefault({ rcode: 'SERVFAIL' });
+      const r = await udpExchange('127.0.0.1', t.udp4.port, makeQuery('both-bad.example', 'A'), 3000);
+      expect(rcodeOf(r)).toBe(2);
+
+      // Recovery: the first upstream comes back and answers again.
+      first.setDefault({ a: ['198.51.100.1'] });
+      second.setDefault({ drop: true });
+      started = Date.now();
+      expect(addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('recovered.example', 'A'), 3000))).toEqual(['198.51.100.1']);
+    } finally {
+      await t.stop();
+      await first.stop();
+      await second.stop();
+    }
+  }, 20_000);
+
+  it('answers SERVFAIL within the configured timeout when an upstream answers after 3 s', async () => {
+    const t = await startTestServer({ lists: { 'ads.txt#adblock': '||ads.example.org^\n' }, ipv6: false, flags: { 'upstream-timeout': '400ms' } });
+    try {
+      t.upstream.set('slow.example', { a: ['198.51.100.9'], delayMs: 3000 });
+      const started = Date.now();
+      const r = await udpExchange('127.0.0.1', t.udp4.port, makeQuery('slow.example', 'A'), 5000);
+      expect(rcodeOf(r)).toBe(2);
+      expect(Date.now() - started).toBeLessThan(1600);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+describe('table swaps under load', () => {
+  it('swaps the table ten times under a steady query load without losing a query, each decision changing at its swap', async () => {
+    const t = await startTestServer({ lists: { 'base.txt#adblock': '||ads.example.org^\n' }, ipv6: false, flags: { 'rate-limit': 0 } });
+    let running = true;
+    let sent = 0;
+    let lost = 0;
+    const load = (async () => {
+      while (running) {
+        const batch = Array.from({ length: 20 }, (_, i) =>
+          udpExchange('127.0.0.1', t.udp4.port, makeQuery(i % 2 ? 'ads.example.org' : 'steady.example', 'A'), 3000).catch(() => {
+            lost++;
+          }),
+        );
+        sent += batch.length;
+        await Promise.all(batch);
+      }
+    })();
+    try {
+      for (let swap = 1; swap <= 10; swap++) {
+        const blocked = swap % 2 === 1;
+        const before = addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('flip.example', 'A')));
+        expect(before, `before swap ${swap}`).toEqual(blocked ? ['192.0.2.1'] : ['0.0.0.0']);
+        await t.recompile({ 'base.txt#adblock': `||ads.example.org^\n${blocked ? '||flip.example^\n' : ''}` });
+        const after = addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('flip.example', 'A')));
+        expect(after, `after swap ${swap}`).toEqual(blocked ? ['0.0.0.0'] : ['192.0.2.1']);
+      }
+    } finally {
+      running = false;
+      await load;
+      await t.stop();
+    }
+    console.log(`swaps under load: ${sent} queries, ${lost} lost`);
+    expect(sent).toBeGreaterThan(100);
+    expect(lost).toBe(0);
+  }, 60_000);
 });

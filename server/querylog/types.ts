@@ -150,8 +150,8 @@ export interface Page {
   rows: LogRow[];
   /** Pass back as `cursor` for the next (older) page; null when nothing older is left. */
   next: number | null;
-  /** Rows looked at for this page (a page stops early rather than scan the whole log). */
-  scanned: number;
+  /** True when the page stopped early (a filter matched few of many rows): follow `next` for more. */
+  partial: boolean;
 }
 
 export interface ListHits {

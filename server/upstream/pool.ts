@@ -140,11 +140,16 @@ export class UpstreamPool {
     });
   }
 
-  /** Healthy upstreams in configured order; every upstream when none is healthy. */
+  /**
+   * Healthy upstreams in configured order, then the ones marked down as a last resort: when every
+   * healthy one fails, a recovered upstream still gets its chance within the time budget instead of
+   * waiting out its down period.
+   */
   private candidates(): Member[] {
     const now = performance.now();
     const up = this.members.filter((m) => now >= m.downUntil);
-    return up.length > 0 ? up : this.members;
+    if (up.length === this.members.length) return this.members;
+    return [...up, ...this.members.filter((m) => now < m.downUntil)];
   }
 
   /** One exchange with one upstream, its outcome booked against that upstream's health. Never rejects. */
