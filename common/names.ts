@@ -2,7 +2,7 @@
 // no trailing dot. One place decides what a valid blockable name is, so a name the compiler
 // writes is always a name the server can look up.
 import { domainToASCII } from 'node:url';
-import { getPublicSuffix } from 'tldts';
+import { createRequire } from 'node:module';
 
 export type InvalidNameReason =
   | 'empty'
@@ -119,8 +119,13 @@ function isDottedQuad(name: string): boolean {
 
 /** True when `name` is itself a public suffix (ICANN or private section: `com`, `co.uk`, `github.io`). */
 export function isPublicSuffix(name: string): boolean {
-  return getPublicSuffix(name, { allowPrivateDomains: true }) === name;
+  tldts ??= createRequire(import.meta.url)('tldts') as typeof import('tldts');
+  return tldts.getPublicSuffix(name, { allowPrivateDomains: true }) === name;
 }
+
+// The Public Suffix List costs ~10 MB resident; the server loads it only if it ever validates a
+// name (local records), the compiler on its first name.
+let tldts: typeof import('tldts') | undefined;
 
 /** The name itself followed by each parent, most specific first: a.b.c → a.b.c, b.c, c. */
 export function nameAndParents(name: string): string[] {

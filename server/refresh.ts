@@ -6,8 +6,6 @@ import { join } from 'node:path';
 import { envName, FIELDS, formatDuration, type FieldName, type LoadedConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { PACKAGE_ROOT, PACKAGE_VERSION } from '../common/paths.js';
-import { compile } from '../compiler/compile.js';
-import { selectSources } from '../compiler/sources.js';
 
 export interface RefreshStatus {
   running: boolean;
@@ -20,11 +18,17 @@ export interface RefreshStatus {
 
 /** A first full refresh this soon after a first start that only had the bundled lists. */
 const FIRST_FULL_REFRESH_MS = 5_000;
+/**
+ * After a failed refresh, retry sooner than a whole interval: 1 min, 2 min, 4 min… capped at the
+ * interval. A Pi that boots without network or a set clock would otherwise wait a day.
+ */
+const RETRY_FIRST_MS = 60_000;
 const JITTER = 0.1;
 
 export class ListRefresher {
   onCompiled: () => void = () => {};
   private timer: NodeJS.Timeout | null = null;
+  private consecutiveFailures = 0;
   private child: ReturnType<typeof spawn> | null = null;
   private stopped = false;
   readonly status: RefreshStatus = { running: false, lastStartedAt: null, lastFinishedAt: null, lastOk: null, lastError: null, nextAt: null };
@@ -81,12 +85,18 @@ export class ListRefresher {
     const jittered = Math.round(delayMs * (1 + (Math.random() * 2 - 1) * JITTER));
     this.status.nextAt = Date.now() + jittered;
     this.timer = setTimeout(() => {
-      void this.run({ offline: false }).finally(() => this.arm(intervalMs, intervalMs));
+      void this.run({ offline: false }).then((ok) => {
+        this.consecutiveFailures = ok ? 0 : this.consecutiveFailures + 1;
+        this.arm(retryDelay(this.consecutiveFailures, intervalMs), intervalMs);
+      });
     }, jittered);
     this.timer.unref();
   }
 
   private async compileBundled(): Promise<void> {
+    // Loaded only here: the parsers and the public-suffix data cost the server ~15 MB of memory it
+    // never needs once a table exists (later compiles run in a child process).
+    const [{ compile }, { selectSources }] = await Promise.all([import('../compiler/compile.js'), import('../compiler/sources.js')]);
     const config = this.loaded.config;
     await compile({
       dataDir: this.dataDir,
@@ -130,4 +140,10 @@ export class ListRefresher {
       });
     });
   }
+}
+
+/** Delay before the next scheduled refresh after `failures` failed ones in a row (0: the interval). */
+export function retryDelay(failures: number, intervalMs: number): number {
+  if (failures <= 0) return intervalMs;
+  return Math.min(intervalMs, RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 20));
 }
