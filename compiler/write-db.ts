@@ -78,6 +78,9 @@ const FINAL_CACHE_KIB = 8 * 1024;
 /** Temp files of writers that are running in this process, which stale-file cleanup must spare. */
 const activeTempFiles = new Set<string>();
 
+/** Tables above this size get no added/removed count in the report (it would cost seconds). */
+export const DIFF_MAX_RULES = 300_000;
+
 export class BlocklistWriter {
   private readonly sources: (SourceRecord & { id: number })[] = [];
   private readonly vendorIds = new Map<string, number>();
@@ -85,7 +88,6 @@ export class BlocklistWriter {
   private readonly buf: (string | number)[] = new Array<string | number>(BATCH_ROWS * 2);
   private bufLen = 0;
   private entries = 0;
-  private patternCount = 0;
   private readonly insertBatch: Database.Statement;
   private readonly insertOne: Database.Statement;
   private readonly insertPattern: Database.Statement;
@@ -133,6 +135,7 @@ export class BlocklistWriter {
       stage.pragma(`cache_size = -${STAGE_CACHE_KIB}`);
       // Sort runs spill to temp files instead of growing in RAM with the input.
       stage.pragma('temp_store = FILE');
+      // Spare cores sort runs in the background while SQLite reads on.
       stage.pragma(`threads = ${Math.min(2, Math.max(0, availableParallelism() - 1))}`);
       stage.exec(`
         CREATE TABLE claim (key TEXT NOT NULL, packed INTEGER NOT NULL);
@@ -187,7 +190,7 @@ export class BlocklistWriter {
   addPattern(kind: 'regex' | 'glob', pattern: string, action: 'block' | 'allow', sourceId: number): void {
     this.assertOpen();
     if (sourceId < 1 || sourceId > this.sources.length) throw new Error(`addPattern ${pattern}: unknown source id ${sourceId}`);
-    this.patternCount += this.insertPattern.run(kind, pattern, action === 'allow' ? 1 : 0, sourceId).changes;
+    this.insertPattern.run(kind, pattern, action === 'allow' ? 1 : 0, sourceId);
   }
 
   /** Merge, compress, Bloom filter, meta, fsync, atomic swap. */
@@ -292,9 +295,15 @@ export class BlocklistWriter {
       db = new Database(this.livePath, { readonly: true, fileMustExist: true });
       db.prepare('ATTACH DATABASE ? AS prev').run(prevPath);
       if (db.pragma('prev.user_version', { simple: true }) !== SCHEMA_VERSION) return this.diff;
+      const count = (schema: string) => Number(db!.prepare(`SELECT value FROM ${schema}.meta WHERE key = ?`).pluck().get(Meta.Rules));
+      const now = count('main');
+      const before = count('prev');
+      // One join costs ~0.8 s per million rows: above DIFF_MAX_RULES the report leaves it out
+      // rather than slow every big compile (the counts per source still show the change).
+      if (!(now <= DIFF_MAX_RULES && before <= DIFF_MAX_RULES)) return this.diff;
       const added = db.prepare('SELECT count(*) FROM main.rule n WHERE NOT EXISTS (SELECT 1 FROM prev.rule p WHERE p.key = n.key)').pluck().get() as number;
-      const removed = db.prepare('SELECT count(*) FROM prev.rule p WHERE NOT EXISTS (SELECT 1 FROM main.rule n WHERE n.key = p.key)').pluck().get() as number;
-      this.diff = { added, removed };
+      // Every name is either new or shared, so the names gone follow from the counts.
+      this.diff = { added, removed: before - (now - added) };
     } catch {
       // A previous table we cannot read has no diff to report.
     } finally {
