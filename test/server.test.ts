@@ -1,5 +1,7 @@
 // The whole server over real sockets: a table compiled from real list files, a fake upstream on
 // 127.0.0.1, and real clients (raw packets decoded by dns2, Node's Resolver, dns2's clients).
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ const LISTS = {
   'ads.txt#adblock': '||ads.example.org^\n@@||good.ads.example.org^\n||cloaked-tracker.example.net^\n',
 };
 
+const HAS_DIG = spawnSync('dig', ['-v']).status === 0;
 const NOERROR = 0;
 const FORMERR = 1;
 const SERVFAIL = 2;
@@ -251,6 +254,27 @@ describe('hushdns serve over real sockets', () => {
       const tcpClient = dns2.TCPClient({ dns: '127.0.0.1', port: t.udp4.port });
       const viaTcp = await tcpClient('www.example.org', 'A');
       expect(viaTcp.answers.map((a: { address?: string }) => a.address)).toEqual([DEFAULT_A]);
+    });
+  });
+
+  describe.skipIf(!HAS_DIG)('dig', () => {
+    if (!HAS_DIG) console.warn('dig tests skipped: dig is not installed (apt-get install dnsutils)');
+    // Asynchronous: the server under test shares this process's event loop.
+    const run = promisify(execFile);
+    const dig = async (args: string[]) => (await run('dig', ['@127.0.0.1', '-p', String(t.udp4.port), '+time=2', '+tries=1', ...args])).stdout;
+
+    it('gets the sinkhole answer with its Extended DNS Error over UDP and TCP', async () => {
+      const udpOut = await dig(['tracking.example.com', 'A']);
+      expect(udpOut).toMatch(/tracking\.example\.com\.\s+\d+\s+IN\s+A\s+0\.0\.0\.0/);
+      expect(udpOut).toMatch(/EDE: 15 \(Blocked\)/);
+      expect((await dig(['+tcp', '+short', 'ads.example.org', 'AAAA'])).trim()).toBe('::');
+    });
+
+    it('gets forwarded answers and NXDOMAIN for the DoH canary, over IPv6 too', async () => {
+      expect((await dig(['+short', 'www.example.com'])).trim()).toBe(DEFAULT_A);
+      expect(await dig(['use-application-dns.net'])).toMatch(/status: NXDOMAIN/);
+      const v6 = (await run('dig', ['@::1', '-p', String(t.udp6!.port), '+short', '+time=2', '+tries=1', 'tracking.example.com'])).stdout;
+      expect(v6.trim()).toBe('0.0.0.0');
     });
   });
 
