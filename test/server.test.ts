@@ -6,7 +6,7 @@ import { Resolver } from 'node:dns/promises';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressesOf, decode, edeOf, findOpt, makeQuery, rcodeOf, tcpExchange, udpExchange } from './helpers/dns-client.js';
-import { DEFAULT_A } from './helpers/fake-upstream.js';
+import { DEFAULT_A, startFakeUpstream } from './helpers/fake-upstream.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const LISTS = {
@@ -332,5 +332,45 @@ describe('access control', () => {
     } finally {
       await t.stop();
     }
+  });
+});
+
+describe('the LAN: local records and conditional forwarding', () => {
+  it('answers the user’s own records before any list, and sends LAN names and private reverse lookups to the router only', async () => {
+    const router = await startFakeUpstream();
+    const config = {
+      'local-records': [
+        { name: 'nas.home.example', type: 'A', value: '192.168.1.10' },
+        { name: 'ads.example.org', type: 'A', value: '192.168.1.11' },
+        { name: 'tv.home.example', type: 'CNAME', value: 'nas.home.example' },
+        { name: 'nas.home.example', type: 'AAAA', value: 'fd00::10' },
+      ],
+    };
+    const t = await startTestServer({ lists: LISTS, ipv6: false, config, flags: { 'local-domain': 'lan', 'local-upstream': `udp://127.0.0.1:${router.port}` } });
+    try {
+      const q = (name: string, type: string) => udpExchange('127.0.0.1', t.udp4.port, makeQuery(name, type));
+      expect(addressesOf(await q('nas.home.example', 'A'))).toEqual(['192.168.1.10']);
+      expect(addressesOf(await q('nas.home.example', 'AAAA'))).toEqual(['fd00::10']);
+      expect(addressesOf(await q('ads.example.org', 'A')), 'a local record beats the blocklist').toEqual(['192.168.1.11']);
+      const cname = decode(await q('tv.home.example', 'A'));
+      expect(cname.answers.map((a: { type: number }) => a.type)).toEqual([5, 1]);
+      router.set('printer.lan', { a: ['192.168.1.50'] });
+      expect(addressesOf(await q('printer.lan', 'A'))).toEqual(['192.168.1.50']);
+      await q('50.1.168.192.in-addr.arpa', 'PTR');
+      expect(router.queriesFor('printer.lan')).toHaveLength(1);
+      expect(router.queriesFor('50.1.168.192.in-addr.arpa')).toHaveLength(1);
+      expect(t.upstream.queriesFor('printer.lan')).toHaveLength(0);
+      expect(t.upstream.queriesFor('50.1.168.192.in-addr.arpa')).toHaveLength(0);
+      expect(rcodeOf(await q('laptop.local', 'A')), 'mDNS names never leave the host').toBe(NXDOMAIN);
+      expect(router.queriesFor('laptop.local')).toHaveLength(0);
+    } finally {
+      await t.stop();
+      await router.stop();
+    }
+  });
+
+  it('stops start-up with a message naming a bad local record', async () => {
+    const config = { 'local-records': [{ name: 'nas.lan', type: 'A', value: 'not-an-ip' }, { name: 'x.lan', type: 'MX', value: 'y' }] };
+    await expect(startTestServer({ lists: LISTS, ipv6: false, config })).rejects.toThrow(/local-records\[0\]\.value = "not-an-ip": expected an IPv4 address[\s\S]*local-records\[1\]\.type/);
   });
 });
