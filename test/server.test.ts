@@ -374,3 +374,44 @@ describe('the LAN: local records and conditional forwarding', () => {
     await expect(startTestServer({ lists: LISTS, ipv6: false, config })).rejects.toThrow(/local-records\[0\]\.value = "not-an-ip": expected an IPv4 address[\s\S]*local-records\[1\]\.type/);
   });
 });
+
+describe('upstream transports and prefetch from the server', () => {
+  it('forwards over DNS-over-HTTPS (RFC 8484) when the upstream is an https:// or loopback http:// URL', async () => {
+    const doh = await startFakeUpstream({ doh: 'http' });
+    const t = await startTestServer({ lists: LISTS, ipv6: false, flags: { upstream: [doh.dohUrl] } });
+    try {
+      doh.set('via-doh.example', { a: ['198.51.100.80'] });
+      expect(addressesOf(await udpExchange('127.0.0.1', t.udp4.port, makeQuery('via-doh.example', 'A')))).toEqual(['198.51.100.80']);
+      const seen = doh.queriesFor('via-doh.example');
+      expect(seen).toHaveLength(1);
+      expect(seen[0].protocol).toBe('http');
+      expect(seen[0].id).toBe(0); // RFC 8484 §4.1: ID 0 keeps HTTP caches useful
+    } finally {
+      await t.stop();
+      await doh.stop();
+    }
+  });
+
+  it('refreshes a popular cache entry shortly before it expires, so clients never wait for it', async () => {
+    const t = await startTestServer({ lists: LISTS, ipv6: false });
+    try {
+      t.upstream.set('popular.example', { a: ['198.51.100.90'], ttl: 10 });
+      const ask = () => udpExchange('127.0.0.1', t.udp4.port, makeQuery('popular.example', 'A'));
+      await ask();
+      await ask();
+      await ask();
+      expect(t.upstream.queriesFor('popular.example')).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 9_200)); // under 10 % of the TTL left
+      const r = await ask(); // answered from cache, and triggers the refresh
+      expect(addressesOf(r)).toEqual(['198.51.100.90']);
+      await new Promise((r2) => setTimeout(r2, 300));
+      expect(t.upstream.queriesFor('popular.example')).toHaveLength(2);
+      await new Promise((r2) => setTimeout(r2, 1_000)); // past the original expiry
+      const after = decode(await ask());
+      expect(after.answers[0].ttl).toBeGreaterThan(7); // the refreshed entry, not a miss
+      expect(t.upstream.queriesFor('popular.example')).toHaveLength(2);
+    } finally {
+      await t.stop();
+    }
+  }, 20_000);
+});
