@@ -217,20 +217,6 @@ export class AncestorStack {
   }
 }
 
-/** The decision (by rank) a name gets from its own row and what its ancestors pass down. */
-export function rankAt(block: number, allow: number, inheritedBlock: number, inheritedAllow: number, self: boolean): { block: number; allow: number } {
-  return {
-    block: Math.max(inheritedBlock, self ? blockRankSelf(block) : blockRankBelow(block)),
-    allow: Math.max(inheritedAllow, self ? allowRankSelf(allow) : allowRankBelow(allow)),
-  };
-}
-
-/** The action a pair of ranks decides. */
-export function actionOf(blockRank: number, allowRank: number): Action | 'none' {
-  if (blockRank === 0 && allowRank === 0) return 'none';
-  return blockRank > allowRank ? 'block' : 'allow';
-}
-
 /**
  * `treeSortKey(name)` (common/names.ts) without the intermediate arrays: the compiler computes one
  * per list entry, millions per compile. Same output, checked by the tests.

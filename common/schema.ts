@@ -62,7 +62,8 @@ CREATE TABLE rule (
   allow_sources TEXT
 ) WITHOUT ROWID;
 -- Rules a suffix table cannot hold: Pi-hole regexes and globs inside labels (*.ads*.example.com).
--- A glob is matched against the whole name: '*' stands for any run of characters, dots included.
+-- A glob is matched against the whole name: '*' stands for any run of characters, dots included,
+-- and a leading '*.' also matches the rest of the pattern itself (compiler/parse/common.ts).
 CREATE TABLE pattern (
   id INTEGER PRIMARY KEY,
   kind TEXT NOT NULL,            -- regex | glob

@@ -652,20 +652,19 @@ function compilePatterns(rows: PatternRowRaw[]): { block: CompiledPattern[]; all
   return { block: all.filter((p) => p.action === 'block'), allow: all.filter((p) => p.action === 'allow'), invalid };
 }
 
-/** A glob matches the whole name; `*` stands for any run of characters, dots included. */
+/**
+ * Globs as the parsers emit them (compiler/parse/common.ts): matched against the whole name, `*`
+ * stands for any run of characters, dots included; a leading `*.` means the rest of the pattern
+ * and every name below it (`*.ads*.example.net` covers `ads1.example.net` and `x.ads1.example.net`).
+ */
 export function globToRegExp(glob: string): RegExp {
-  let g = glob.toLowerCase();
-  // A leading `*.` means the name itself and every name below it, as wildcard lists use it.
-  let src = '^';
-  if (g.startsWith('*.')) {
-    src = '^(?:.*\\.)?';
-    g = g.slice(2);
-  }
-  src += g
+  const lower = glob.toLowerCase();
+  const subtree = lower.startsWith('*.');
+  const body = (subtree ? lower.slice(2) : lower)
     .split('*')
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
     .join('.*');
-  return new RegExp(`${src}$`);
+  return new RegExp(subtree ? `^(?:.*\\.)?${body}$` : `^${body}$`);
 }
 
 function firstMatch(patterns: CompiledPattern[], name: string): CompiledPattern | undefined {

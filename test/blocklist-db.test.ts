@@ -342,6 +342,15 @@ describe('writing the table (compiler/write-db.ts)', () => {
     w.abort();
   });
 
+  it('writes a usable table with no rules at all', () => {
+    const stats = writeTable(freshDir(), []);
+    expect(stats).toMatchObject({ entries: 0, rules: 0, duplicates: 0, compressed: 0 });
+    const bl = Blocklist.open(stats.path);
+    expect(bl.decide('www.example.com')).toMatchObject({ action: 'none', sources: [] });
+    expect(bl.info().sources).toHaveLength(SOURCE_NAMES.length);
+    bl.close();
+  });
+
   it('rejects entries for a source it was not given', () => {
     const w = BlocklistWriter.create(freshDir());
     expect(() => w.addRule('a.example.com', 'block', 'exact', false, 7, null)).toThrow(/unknown source id 7/);
@@ -362,6 +371,7 @@ describe('reading the table (server/blocklist.ts)', () => {
     { kind: 'glob', pattern: 'ads*.example.org', action: 'block', source: 1 },
     { kind: 'regex', pattern: '^good\\.', action: 'allow', source: 2 },
     { kind: 'regex', pattern: '([unclosed', action: 'block', source: 0 },
+    { kind: 'glob', pattern: '*.vortex*.data.example.net', action: 'block', source: 2 },
   ];
   let path = '';
   let bl: Blocklist;
@@ -395,6 +405,10 @@ describe('reading the table (server/blocklist.ts)', () => {
     expect(bl.decide('ads-eu.cdn.example.org')).toMatchObject({ action: 'block', reason: 'ads*.example.org (list-b)' });
     expect(bl.decide('good.tracking.example.com')).toMatchObject({ action: 'allow', reason: '@@/^good\\./ (list-c)' });
     expect(bl.decide('www.example.org').action).toBe('none');
+    // A leading `*.` covers the rest of the glob and every name below it.
+    expect(bl.decide('vortex-win.data.example.net')).toMatchObject({ action: 'block', reason: '*.vortex*.data.example.net (list-c)', vendor: 'acme' });
+    expect(bl.decide('a.vortex1.data.example.net').action).toBe('block');
+    expect(bl.decide('xvortex.data.example.net').action).toBe('none');
     expect(bl.info().invalidPatterns).toEqual([expect.objectContaining({ pattern: '([unclosed' })]);
   });
 
@@ -411,7 +425,7 @@ describe('reading the table (server/blocklist.ts)', () => {
 
   it('describes the table it serves', () => {
     const info = bl.info();
-    expect(info).toMatchObject({ path, rules: 4, patterns: 4, entries: 5, duplicates: 1, schemaVersion: SCHEMA_VERSION });
+    expect(info).toMatchObject({ path, rules: 4, patterns: 5, entries: 5, duplicates: 1, schemaVersion: SCHEMA_VERSION });
     expect(info.sources.map((s) => s.name)).toEqual(SOURCE_NAMES);
     expect(info.bytes).toBe(statSync(path).size);
   });
