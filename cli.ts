@@ -15,18 +15,19 @@ import { SourceError, selectSources } from './compiler/sources.js';
 import { ExclusionError } from './compiler/transforms/exclusions.js';
 import { Blocklist, BlocklistError } from './server/blocklist.js';
 import { runHealthCheck } from './server/health-check.js';
+import { ListenError } from './server/listen/errors.js';
 import { startServer } from './server/server.js';
 
 type Scope = 'serve' | 'compile';
 
-function withConfigFlags<T>(y: Argv<T>, scope: Scope): Argv<T> {
+function withConfigFlags<T>(y: Argv<T>, ...scopes: Scope[]): Argv<T> {
   for (const [name, def] of Object.entries(FIELDS) as [FieldName, FieldDef][]) {
-    if (def.fileOnly || (def.scope !== scope && def.scope !== 'both')) continue;
+    if (def.fileOnly || (def.scope !== 'both' && !scopes.includes(def.scope))) continue;
     const shown = Array.isArray(def.default) ? (def.default as string[]).join(', ') || 'none' : String(def.default);
     const opt: Options = {
       describe: `${def.help} [default: ${shown}] [env: ${envName(name)}]`,
       type: def.kind === 'bool' ? 'boolean' : def.kind === 'int' ? 'number' : def.kind === 'list' ? 'array' : 'string',
-      group: scope === 'serve' ? 'Server:' : 'Compiler:',
+      group: def.scope === 'compile' ? 'Compiler:' : def.scope === 'serve' ? 'Server:' : 'General:',
     };
     if (def.choices) opt.choices = [...def.choices];
     if (def.kind === 'list') opt.string = true;
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       },
     )
     .command('config <action>', 'Check or print the effective configuration', (y) =>
-      withConfigFlags(withConfigFlags(y.positional('action', { choices: ['check', 'print'] as const, demandOption: true }), 'serve'), 'compile'),
+      withConfigFlags(y.positional('action', { choices: ['check', 'print'] as const, demandOption: true }), 'serve', 'compile'),
       (argv) => {
         const loaded = configFrom(argv);
         if (argv.action === 'check') {
@@ -209,8 +210,21 @@ function formatExplanation(e: ReturnType<Blocklist['explain']>): string {
   return lines.join('\n');
 }
 
+// `hushdns config print | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof SourceError || err instanceof ExclusionError || err instanceof BlocklistError || err instanceof CompileError) {
+  if (
+    err instanceof ConfigError ||
+    err instanceof SourceError ||
+    err instanceof ExclusionError ||
+    err instanceof BlocklistError ||
+    err instanceof CompileError ||
+    err instanceof ListenError
+  ) {
     process.stderr.write(`hushdns: ${err.message}\n`);
     process.exit(2);
   }

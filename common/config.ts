@@ -300,6 +300,7 @@ function crossCheck(raw: Record<string, unknown>, problems: string[]): void {
   if ((raw['local-upstream'] as string) !== '' && (raw['local-domain'] as string) === '') {
     problems.push('local-domain: --local-upstream is set but --local-domain is empty; name the LAN domain (e.g. lan or fritz.box)');
   }
+  if ((raw['dns-listen'] as unknown[]).length === 0) problems.push('dns-listen: at least one address is needed, e.g. --dns-listen 0.0.0.0:53');
   if ((raw.upstream as unknown[]).length === 0) problems.push('upstream: at least one upstream resolver is needed, e.g. --upstream https://1.1.1.1/dns-query');
 }
 

@@ -8,6 +8,8 @@ import { formatAddress, ListenError } from './errors.js';
 export interface UdpListener {
   readonly address: { host: string; port: number };
   readonly inFlight: () => number;
+  /** Stop taking new queries but keep the socket open so answers in flight can still be sent. */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -18,13 +20,16 @@ export function listenUdp(host: string, port: number, handle: PacketHandler, onE
   const v6 = host.includes(':');
   const socket: Socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, reuseAddr: false });
   let pending = 0;
+  let draining = false;
+  let closed = false;
   const family = v6 ? 6 : 4;
 
   const send = (wire: Buffer | null, client: Client) => {
-    if (wire) socket.send(wire, client.port, client.address);
+    if (wire && !closed) socket.send(wire, client.port, client.address);
   };
 
   socket.on('message', (msg, rinfo) => {
+    if (draining) return;
     const client: Client = { address: rinfo.address, port: rinfo.port, family };
     let result: ReturnType<PacketHandler>;
     try {
@@ -62,7 +67,15 @@ export function listenUdp(host: string, port: number, handle: PacketHandler, onE
       resolve({
         address: { host: addr.address, port: addr.port },
         inFlight: () => pending,
-        close: () => new Promise<void>((r) => socket.close(() => r())),
+        drain: () => {
+          draining = true;
+        },
+        close: () =>
+          new Promise<void>((r) => {
+            if (closed) return r();
+            closed = true;
+            socket.close(() => r());
+          }),
       });
     });
   });
