@@ -10,8 +10,9 @@
 # Debian slim, not Alpine: better-sqlite3 is a native module built against glibc.
 # Node 24 and later publish no 32-bit ARM builds, so linux/arm/v7 (Raspberry Pi OS 32-bit, Pi 2/3)
 # gets Node 22, the last LTS line with arm/v7 images (supported until April 2027); every other
-# platform gets the current LTS. TARGETARCH (amd64, arm64, arm) is predefined by BuildKit and buildah
-# for each platform built; declaring it here would shadow that value.
+# platform gets the current LTS. TARGETARCH (amd64, arm64, arm) is predefined by BuildKit for each
+# platform built; declaring it here would shadow that value. Builders without it (buildah 1.28,
+# DOCKER_BUILDKIT=0) need --build-arg TARGETARCH=amd64|arm64|arm.
 ARG NODE_VERSION=26
 ARG DEBIAN_RELEASE=trixie
 ARG NODE_VERSION_ARM32=22
@@ -37,7 +38,7 @@ RUN npm run build \
     && rm -rf dist/bench \
     && find dist -name '*.map' -delete
 
-# ---- runtime: production dependencies, dist/ and the bundled lists only ------------------------
+# ---- runtime: production dependencies, dist/, the bundled lists and the dashboard only ----------
 FROM node-${TARGETARCH} AS runtime
 ENV NODE_ENV=production \
     HUSHDNS_DATA_DIR=/data
@@ -59,6 +60,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/lists ./lists
+# The dashboard's static files are read from the package root, not from dist/.
+COPY --from=build /app/server/dashboard ./server/dashboard
 RUN chmod 755 dist/cli.js && ln -s /app/dist/cli.js /usr/local/bin/hushdns
 
 USER node

@@ -52,8 +52,10 @@ function splitAtMarkers(text: string): { before: string; after: string } {
   return { before: text.slice(0, start), after: text.slice(end + REFERENCE_END.length) };
 }
 
-function renderRow(name: FieldName, def: FieldDef): string {
-  // A default computed on the running machine (workers) is described in its help as "(default: …)";
+/** One table row. Exported for tests; `name` is any setting name. */
+export function renderRow(name: string, def: FieldDef): string {
+  // A default computed on the running machine (e.g. from the core count) is described in its help as
+  // "(default: …)";
   // the reference shows that description, so the README does not depend on where it was generated.
   const described = /\s*\(default: ([^)]*)\)/.exec(def.help);
   const help = described ? def.help.replace(described[0], '') : def.help;
@@ -66,13 +68,14 @@ function formatDefault(def: FieldDef): string {
   const v = def.default;
   if (Array.isArray(v)) return v.length === 0 ? 'none' : v.map((x) => `\`${String(x)}\``).join(', ');
   if (v === '') return 'empty';
+  if (typeof v === 'object' && v !== null) return Object.keys(v).length === 0 ? 'none' : `\`${JSON.stringify(v)}\``;
   return `\`${String(v)}\``;
 }
 
 function describeValues(def: FieldDef): string {
   const range = (unit: (n: number) => string) => {
     const parts: string[] = [];
-    if (def.min !== undefined) parts.push(`≥ ${unit(def.min)}`);
+    if (def.min !== undefined) parts.push(`≥ ${def.min === 0 ? '0' : unit(def.min)}`);
     if (def.max !== undefined) parts.push(`≤ ${unit(def.max)}`);
     return parts.length > 0 ? ` (${parts.join(', ')})` : '';
   };
@@ -89,7 +92,9 @@ function describeValues(def: FieldDef): string {
       return `size${range(bytesText)}`;
     case 'list':
       return 'list';
-    case 'string':
+    case 'map':
+      return 'mapping';
+    default:
       return 'text';
   }
 }

@@ -2,11 +2,12 @@
 # Smoke-build the Dockerfile without a Docker engine: Debian's buildah builds it (chroot isolation,
 # vfs storage, all state under $SMOKE_DIR), against a base image made here with debootstrap plus
 # this machine's Node binary, imported under the name the Dockerfile's FROM asks for. Then the
-# image runs `hushdns --version`, binds a privileged port as its non-root user, and passes its own
-# HEALTHCHECK command against a server started inside it.
+# image runs `hushdns --version`, binds a privileged port as its non-root user, passes its own
+# HEALTHCHECK command against a server started inside it and serves the dashboard.
 #
-#   scripts/docker-smoke.sh            the real Dockerfile, unchanged: apt-get and `npm ci` run
-#                                      inside the build (needs Debian's mirror and the npm registry)
+#   scripts/docker-smoke.sh            the real Dockerfile (plus `ARG TARGETARCH`, which BuildKit
+#                                      predefines and buildah 1.28 does not): apt-get and `npm ci`
+#                                      run inside the build (needs Debian's mirror and the registry)
 #   scripts/docker-smoke.sh --offline  a smoke-only variant of the Dockerfile in which `npm ci` is
 #                                      replaced by this checkout's node_modules (built for this very
 #                                      Node binary, so the native module matches); for machines
@@ -113,30 +114,41 @@ base_env=(--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 "${BUILDAH[@]}" rm "$ctr" >/dev/null
 rm -rf "$STAGE"
 
-step "build context ($MODE)"
-CONTEXT="$ROOT"
-DOCKERFILE="$ROOT/Dockerfile"
+step "build context ($MODE): a snapshot of this checkout"
+# A copy taken now, so edits made while the build runs (minutes) do not mix into it. What
+# .dockerignore keeps out is left out here too (the copy carries .dockerignore along).
+CONTEXT="$SMOKE_DIR/context"
+rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
+excludes=(--exclude=./.git --exclude=./dist --exclude=./data --exclude=./test-results)
+[ "$MODE" = offline ] || excludes+=(--exclude=./node_modules)
+tar -C "$ROOT" "${excludes[@]}" -cf - . | tar -C "$CONTEXT" -xf -
+# The Dockerfile uses TARGETARCH in FROM, which BuildKit predefines; buildah 1.28 (Debian 12) only
+# substitutes arguments declared before the first FROM. The smoke copy adds that one declaration;
+# the rest is the real Dockerfile. The value is this machine's architecture.
+TARGETARCH="$(node -p '({ x64: "amd64", arm64: "arm64", arm: "arm" })[process.arch] ?? process.arch')"
+DOCKERFILE="$SMOKE_DIR/Dockerfile.smoke"
+awk '!done && /^FROM /{ print "ARG TARGETARCH"; done = 1 } { print }' "$ROOT/Dockerfile" >"$DOCKERFILE"
 if [ "$MODE" = offline ]; then
-  [ -d "$ROOT/node_modules/better-sqlite3" ] || die "--offline needs this checkout's node_modules: run npm ci first"
-  CONTEXT="$SMOKE_DIR/context"
-  rm -rf "$CONTEXT" && mkdir -p "$CONTEXT"
-  # The real context (what .dockerignore lets through) plus node_modules.
-  tar -C "$ROOT" --exclude=./.git --exclude=./dist --exclude=./data --exclude=./test --exclude=./test-results -cf - . | tar -C "$CONTEXT" -xf -
-  DOCKERFILE="$SMOKE_DIR/Dockerfile.offline"
+  [ -d "$CONTEXT/node_modules/better-sqlite3" ] || die "--offline needs this checkout's node_modules: run npm ci first"
   # Smoke-only variant: `npm ci` becomes a COPY of the prepared node_modules. Everything else,
   # the build, the prune and the whole runtime stage, is the real Dockerfile's.
-  sed -E 's#^RUN npm ci( .*)?$#COPY node_modules ./node_modules#' "$ROOT/Dockerfile" >"$DOCKERFILE"
+  sed -i -E 's#^RUN npm ci( .*)?$#COPY node_modules ./node_modules#' "$DOCKERFILE"
   grep -q '^COPY node_modules ./node_modules$' "$DOCKERFILE" || die "the Dockerfile has no 'RUN npm ci' line to replace; update this script"
   grep -v '^node_modules$' "$ROOT/.dockerignore" >"$CONTEXT/.dockerignore"
 fi
+du -sh "$CONTEXT" | awk '{print "context: " $1}'
 
 step "buildah bud (chroot isolation, vfs)"
 IMAGE=localhost/hushdns:smoke
 bud_start=$SECONDS
-"${BUILDAH[@]}" bud --isolation chroot --pull=never --layers=false \
-  --build-arg NODE_VERSION="$NODE_MAJOR" --build-arg DEBIAN_RELEASE="$SUITE" \
-  -f "$DOCKERFILE" -t "$IMAGE" "$CONTEXT" 2>&1 | tee "$SMOKE_DIR/bud.log" | grep -E '^(STEP|COMMIT|Successfully|Error|error)' || true
-[ "${PIPESTATUS[0]}" = 0 ] || { tail -n 30 "$SMOKE_DIR/bud.log" >&2; die "buildah bud failed (log: $SMOKE_DIR/bud.log)"; }
+set +e +o pipefail
+# --format docker: the OCI image format has no HEALTHCHECK; Docker builds this format too.
+"${BUILDAH[@]}" bud --isolation chroot --format docker --pull=never --layers=false \
+  --build-arg NODE_VERSION="$NODE_MAJOR" --build-arg DEBIAN_RELEASE="$SUITE" --build-arg TARGETARCH="$TARGETARCH" \
+  -f "$DOCKERFILE" -t "$IMAGE" "$CONTEXT" 2>&1 | tee "$SMOKE_DIR/bud.log" | grep --line-buffered -E '^(\[[0-9/]+\] )?(STEP|COMMIT)'
+bud_status=${PIPESTATUS[0]}
+set -e -o pipefail
+[ "$bud_status" = 0 ] || { tail -n 30 "$SMOKE_DIR/bud.log" >&2; die "buildah bud failed with status $bud_status (log: $SMOKE_DIR/bud.log)"; }
 echo "built in $((SECONDS - bud_start)) s"
 
 step "inspect"
@@ -151,14 +163,14 @@ cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then rm -rf "$SMOKE_DIR/storage" "$SMOKE_DIR/run" "$SMOKE_DIR/context"; fi
 }
 trap cleanup EXIT
-version="$("${BUILDAH[@]}" run "$run_ctr" -- node dist/cli.js --version)"
+version="$("${BUILDAH[@]}" run --isolation chroot "$run_ctr" -- node dist/cli.js --version)"
 expected="$(node -p "require('$ROOT/package.json').version")"
 echo "hushdns --version: $version"
 [ "$version" = "$expected" ] || die "expected version $expected, got $version"
 
 step "run: user, privileged port, serve + the image's HEALTHCHECK command"
 # chroot isolation shares this machine's network: loopback only, a privileged port nobody uses.
-"${BUILDAH[@]}" run "$run_ctr" -- sh -c '
+"${BUILDAH[@]}" run --isolation chroot "$run_ctr" -- sh -c '
   set -e
   echo "user: $(id -un) ($(id -u))"
   [ "$(id -u)" != 0 ] || { echo "runs as root" >&2; exit 1; }
@@ -168,14 +180,18 @@ step "run: user, privileged port, serve + the image's HEALTHCHECK command"
   node dist/cli.js serve 2>/tmp/serve.log &
   pid=$!
   i=0
-  until node dist/cli.js health --timeout 500; do
+  until node dist/cli.js health --timeout 500 2>/tmp/health.log; do
     i=$((i + 1))
-    if [ $i -ge 30 ] || ! kill -0 $pid 2>/dev/null; then cat /tmp/serve.log >&2; kill $pid 2>/dev/null; exit 1; fi
+    if [ $i -ge 30 ] || ! kill -0 $pid 2>/dev/null; then cat /tmp/health.log /tmp/serve.log >&2; kill $pid 2>/dev/null; exit 1; fi
     sleep 1
   done
+  # The dashboard is read from the package root, outside dist/: it must be in the image.
+  node -e "fetch(\"http://127.0.0.1:18553/\").then(async (r) => { const t = await r.text(); if (r.status !== 200 || !/<html/i.test(t)) { console.error(\"dashboard: HTTP \" + r.status); process.exit(1); } console.log(\"dashboard: HTTP 200, \" + t.length + \" bytes\"); })"
   kill -TERM $pid
-  wait $pid
-  echo "serve on 127.0.0.1:553 as $(id -un), healthy, stopped on SIGTERM with status $?"
+  status=0
+  wait $pid || status=$?
+  [ $status = 0 ] || { echo "serve exited with status $status after SIGTERM" >&2; cat /tmp/serve.log >&2; exit 1; }
+  echo "serve on 127.0.0.1:553 as $(id -un), healthy after $i s, stopped on SIGTERM with status 0"
 '
 
 step "done in $((SECONDS - started)) s (mode: $MODE, base: $BASE)"

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envName, FIELDS, type FieldName } from '../common/config.js';
-import { extractConfigReference, REFERENCE_END, REFERENCE_START, renderConfigReference, replaceConfigReference } from '../common/config-reference.js';
+import { extractConfigReference, REFERENCE_END, REFERENCE_START, renderConfigReference, renderRow, replaceConfigReference } from '../common/config-reference.js';
 
 const README = resolve(import.meta.dirname, '..', 'README.md');
 
@@ -46,12 +46,15 @@ describe('configuration reference', () => {
     expect(row('block-mode')).toContain('`nxdomain`');
     expect(row('dns-listen')).toContain('`0.0.0.0:53`, `[::]:53`');
     expect(row('block-ip')).toContain('| none |');
+    for (const line of rows) expect(line).not.toContain('[object Object]');
   });
 
-  it('does not depend on the machine it is generated on (worker count is described, not counted)', () => {
-    const workers = renderConfigReference().split('\n').find((line) => line.startsWith('| `workers` |')) ?? '';
-    expect(workers).toContain('| the number of cores, at most 4 |');
-    expect(workers).not.toContain('(default:');
+  it('shows a default computed on the machine by its description, not by this machine\'s value', () => {
+    const row = renderRow('threads', { kind: 'int', default: 7, min: 1, scope: 'serve', help: 'Threads to run (default: the number of cores, at most 4)' });
+    expect(row).toBe('| `threads` | `--threads`<br>`HUSHDNS_THREADS` | the number of cores, at most 4 | whole number (≥ 1) | Threads to run |');
+    for (const [name, def] of Object.entries(FIELDS) as [FieldName, (typeof FIELDS)[FieldName]][]) {
+      if (def.help.includes('(default:')) expect(renderConfigReference()).not.toContain(`| \`${name}\` | \`--${name}\`<br>\`${envName(name)}\` | \`${String(def.default)}\``);
+    }
   });
 
   it('replaces only the text between the markers', () => {
