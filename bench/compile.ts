@@ -5,14 +5,14 @@
 //
 //   node dist/bench/compile.js [--quick] [--sizes corpus,1m,5m] [--no-peer] [--timeout 900]
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../common/paths.js';
 import { CORPUS_DIR, corpusBlocklists, hasCorpus } from './lib/corpus.js';
 import { describeMachine, formatMachine, type Machine } from './lib/machine.js';
 import { parseSize, sizeLabel, writeGeneratedList, type GeneratedList } from './lib/names.js';
-import { haveCommand, runMeasured, startProcess, stopAll } from './lib/proc.js';
+import { haveCommand, runMeasured, startProcess, stopAll, stopAllOnSignals } from './lib/proc.js';
 import { atMost, fmtNumber, markdownTable, mib, type Verdict } from './lib/summary.js';
 
 export interface CompileBenchOptions {
@@ -46,7 +46,7 @@ export interface CompileCase {
 }
 
 export interface CompileBenchResult {
-  machine: Machine;
+  machine: Machine & { loadAverage: number[] };
   generated: Omit<GeneratedList, 'written'>[];
   cases: CompileCase[];
 }
@@ -94,11 +94,22 @@ export async function ensureHostlistCompiler(peersDir: string, log: (l: string) 
     if (!haveCommand('npm')) return { skip: 'npm is not available to install it' };
     log(`installing ${PEER_PACKAGE} into ${peersDir} (scratch, outside the repo)`);
     mkdirSync(peersDir, { recursive: true });
-    const p = startProcess('npm', ['install', '--prefix', peersDir, '--no-audit', '--no-fund', '--loglevel', 'error', PEER_PACKAGE]);
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 300_000);
-    const code = await p.exited;
-    clearTimeout(timer);
-    if (code !== 0 || !existsSync(pkgJson)) return { skip: `npm install ${PEER_PACKAGE} failed (${code}): ${p.output().trim().split('\n').slice(-3).join(' ')}` };
+    // A registry may lack the exact version a dependency pins (seen: @adguard/diff-builder@1.1.4);
+    // then retry with an override to the same minor line, and say so.
+    const overrides: Record<string, string> = {};
+    for (let attempt = 0; attempt < 4; attempt++) {
+      writeFileSync(join(peersDir, 'package.json'), `${JSON.stringify({ name: 'hushdns-bench-peers', private: true, overrides }, null, 2)}\n`);
+      const p = startProcess('npm', ['install', '--prefix', peersDir, '--no-audit', '--no-fund', '--loglevel', 'error', PEER_PACKAGE]);
+      const timer = setTimeout(() => p.child.kill('SIGKILL'), 300_000);
+      const code = await p.exited;
+      clearTimeout(timer);
+      if (code === 0 && existsSync(pkgJson)) break;
+      const missing = /No matching version found for (@?[^@\s]+)@(\d+)\.(\d+)\.(\d+)/.exec(p.output());
+      if (!missing || overrides[missing[1]]) return { skip: `npm install ${PEER_PACKAGE} failed (${code}): ${p.output().trim().split('\n').slice(-3).join(' ')}` };
+      overrides[missing[1]] = `~${missing[2]}.${missing[3]}.0`;
+      log(`  the registry has no ${missing[1]}@${missing[2]}.${missing[3]}.${missing[4]} (a dependency pins it); retrying with the override ${missing[1]}@${overrides[missing[1]]}`);
+    }
+    if (!existsSync(pkgJson)) return { skip: `npm install ${PEER_PACKAGE} did not succeed after overrides ${JSON.stringify(overrides)}` };
   }
   const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { bin?: string | Record<string, string>; version?: string };
   const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin ? Object.values(pkg.bin)[0] : undefined;
@@ -134,7 +145,7 @@ async function compileWithHostlistCompiler(list: GeneratedList, opts: CompileBen
 }
 
 export async function runCompileBench(opts: CompileBenchOptions): Promise<CompileBenchResult> {
-  const machine = describeMachine();
+  const machine = { ...describeMachine(), loadAverage: loadavg() };
   const cases: CompileCase[] = [];
   const generated: GeneratedList[] = [];
   if (!existsSync(CLI)) throw new Error(`${CLI} does not exist: run \`npm run build\` first`);
@@ -229,6 +240,7 @@ function parseArgs(argv: string[]): Args {
 }
 
 async function main(): Promise<void> {
+  stopAllOnSignals();
   const a = parseArgs(process.argv.slice(2));
   const sizes = (a.sizes ?? (a.quick ? 'corpus,100k' : 'corpus,1m,5m')).split(',').map((s) => s.trim()).filter(Boolean);
   const cases = sizes.map((s) => (s === 'corpus' ? ('corpus' as const) : parseSize(s)));
@@ -237,7 +249,7 @@ async function main(): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   try {
     const result = await runCompileBench({ cases, peerSize, timeoutMs: a.timeoutS * 1000, workDir: a.workDir, peersDir: join(tmpdir(), 'hushdns-bench-peers'), resultsDir: join(PACKAGE_ROOT, 'bench-results'), log });
-    process.stdout.write(`\n## Compile benchmark\n\n${formatMachine(result.machine)}\n\n${formatCompileTable(result)}\n\n`);
+    process.stdout.write(`\n## Compile benchmark\n\n${formatMachine(result.machine)} Load average at start: ${result.machine.loadAverage.map((x) => x.toFixed(2)).join(', ')}.\n\n${formatCompileTable(result)}\n\n`);
     process.stdout.write('Peak RSS: GNU time %M of the compiling process where available (else VmHWM polled every 20 ms). Wall: process start to exit, including Node start-up.\n');
   } finally {
     await stopAll();

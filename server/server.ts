@@ -10,11 +10,14 @@ import { VendorCatalog } from '../common/vendors.js';
 import { ClientAcl } from './acl.js';
 import { BlocklistHandle } from './blocklist.js';
 import { AnswerCache } from './cache.js';
+import { Devices, reverseVia } from './devices.js';
 import { createPacketHandler, type PacketHandler } from './handle.js';
+import { resolveApiToken } from './http/auth.js';
 import { startHttp, type HttpServer } from './http/server.js';
 import { listenTcp, type TcpListener } from './listen/tcp.js';
 import { listenUdp, type UdpListener } from './listen/udp.js';
 import { chain } from './pipeline/types.js';
+import { QueryLog, queryLogOptions } from './querylog/querylog.js';
 import { RateLimiter } from './rate-limit.js';
 import { ListRefresher } from './refresh.js';
 import { Sinkhole, type BlockMode } from './sinkhole.js';
@@ -28,6 +31,7 @@ import { specialStage } from './stages/special.js';
 import { Stats } from './stats.js';
 import { parseUpstream, UpstreamConfigError } from './upstream/spec.js';
 import { UpstreamPool } from './upstream/pool.js';
+import { Pause, pauseGate, userFirst, UserRules } from './user-rules.js';
 
 export interface StartOptions {
   log?: Logger;
@@ -44,6 +48,10 @@ export interface RunningServer {
   blocklist: BlocklistHandle;
   cache: AnswerCache;
   pool: UpstreamPool;
+  querylog: QueryLog;
+  userRules: UserRules;
+  pause: Pause;
+  devices: Devices;
   stop(): Promise<void>;
 }
 
@@ -91,6 +99,12 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
   const routerPool = router ? new UpstreamPool([router], poolOptions, { tlsCa: opts.tlsCa }) : null;
   const sinkhole = new Sinkhole({ mode: config['block-mode'] as BlockMode, ttlSeconds: Math.floor(config['block-ttl'] / 1000), customIps: config['block-ip'] as string[] });
 
+  // The user's own allow/deny entries (API, dashboard) decide before the compiled table; a pause
+  // lets a client's queries (or everyone's) pass the block stage for a while.
+  const userRules = UserRules.load(dataDir, catalog);
+  const pause = new Pause();
+  const decide = userFirst(userRules, (name) => blocklist.current()?.decide(name) ?? null);
+
   const resolveQuery = chain(
     [
       // Refuse outsiders and floods before any work is spent on them.
@@ -106,16 +120,20 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
       // The user's own records beat every list.
       localStage(localRecords),
       // Before the cache: a newly blocked name is never served from cache.
-      blockStage((name) => blocklist.current()?.decide(name) ?? null, sinkhole),
+      pauseGate(pause, blockStage(decide, sinkhole)),
       cacheStage(cache, { serveStale: config['serve-stale'], prefetch: config.prefetch, onPrefetchError: (err, name) => log.debug('prefetch failed', { name, err }) }),
     ],
     forwardStage(pool),
   );
 
+  const querylog = await QueryLog.open(queryLogOptions(config, dataDir, catalog, log, decide));
   const handle = createPacketHandler({
     handler: resolveQuery,
     observer: {
-      answered: (query, answer, ms) => stats.answered(query, answer, ms, catalog),
+      answered: (query, answer, ms) => {
+        stats.answered(query, answer, ms);
+        querylog.record(query, answer, ms);
+      },
       rejected: (protocol, reason) => stats.rejected(protocol, reason),
       failed: (query, err) => log.warn('query failed', { name: query.q.name, type: query.q.qtype, err }),
     },
@@ -147,17 +165,36 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     }
   } catch (err) {
     await closeAll();
+    await querylog.close();
     blocklist.close();
     throw err;
   }
 
+  const devices = new Devices({ names: config.devices, catalog, reverse: routerPool ? reverseVia((q) => routerPool.exchange(q)) : null, log });
   let http: HttpServer | null = null;
   const httpSpec = parseHostPort(config['http-listen']);
   if (httpSpec) {
     try {
-      http = await startHttp(httpSpec.host, httpSpec.port, { stats, blocklist, pool, cache, refresher, version: PACKAGE_VERSION });
+      http = await startHttp(httpSpec.host, httpSpec.port, {
+        stats,
+        blocklist,
+        pool,
+        cache,
+        refresher,
+        version: PACKAGE_VERSION,
+        querylog,
+        devices,
+        userRules,
+        pause,
+        catalog,
+        apiToken: resolveApiToken(config['api-token'], dataDir, log),
+        hosts: [...(config['http-hosts'] as string[]), ...localRecords.map((r) => r.name)],
+        localDomain: config['local-domain'],
+        log,
+      });
     } catch (err) {
       await closeAll();
+      await querylog.close();
       blocklist.close();
       throw err;
     }
@@ -178,9 +215,13 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     stopping ??= (async () => {
       refresher.stop();
       const deadline = Date.now() + SHUTDOWN_DEADLINE_MS;
-      await closeAll();
+      // Stop taking queries, let the ones in flight be answered, then close the sockets.
+      for (const l of udp) l.drain();
+      await Promise.all(tcp.map((l) => l.close()));
       while (Date.now() < deadline && udp.some((l) => l.inFlight() > 0)) await new Promise((r) => setTimeout(r, 20));
+      await closeAll();
       await http?.close();
+      await querylog.close();
       await pool.close();
       await routerPool?.close();
       blocklist.close();
@@ -199,12 +240,15 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     process.once('SIGTERM', () => onTerm('SIGTERM'));
     process.once('SIGINT', () => onTerm('SIGINT'));
     process.on('SIGHUP', () => {
-      log.info('SIGHUP: reloading the blocklist');
+      // The table on disk now (a compile may have landed), then a fresh compile of the lists.
+      // Settings other than the lists need a restart for now.
+      log.info('SIGHUP: reloading the blocklist and refreshing the lists');
       blocklist.reload();
+      void refresher.run({ offline: false });
     });
   }
 
-  return { dns: { udp, tcp }, http, stats, blocklist, cache, pool, stop };
+  return { dns: { udp, tcp }, http, stats, blocklist, cache, pool, querylog, userRules, pause, devices, stop };
 }
 
 /**

@@ -30,6 +30,8 @@ export interface DnsperfResult {
   completed: number;
   lost: number;
   runSeconds: number;
+  /** Wall time of the dnsperf process (start-up and the wait for late answers included). */
+  wallSeconds: number;
   qps: number;
   avgLatencyMs: number | null;
   rcodes: Record<string, number>;
@@ -42,7 +44,7 @@ export interface DnsperfResult {
 export class DnsperfError extends Error {}
 
 export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
-  const args = ['-s', '127.0.0.1', '-p', String(opts.port), '-d', opts.file, '-l', String(opts.seconds), '-t', String(opts.timeout ?? 2)];
+  const args = ['-s', '127.0.0.1', '-p', String(opts.port), '-d', opts.file, '-l', String(opts.seconds), '-t', String(opts.timeout ?? 1)];
   args.push('-q', String(opts.outstanding ?? 100), '-c', '1');
   if (opts.qps) args.push('-Q', String(opts.qps));
   if (opts.passes) args.push('-n', String(opts.passes));
@@ -51,6 +53,7 @@ export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   const full = opts.cpus ? ['-c', opts.cpus, 'dnsperf', ...args] : args;
   let fd: number | null = null;
   let proc;
+  const t0 = performance.now();
   if (opts.latencies) {
     // Verbose lines go straight to a file; the summary is read back from the same file.
     fd = openSync(opts.latencies, 'w');
@@ -58,8 +61,9 @@ export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
   } else {
     proc = startProcess(cmd, full);
   }
-  const timer = setTimeout(() => void stopProcess(proc, 2000), (opts.seconds + (opts.timeout ?? 2) + 15) * 1000);
+  const timer = setTimeout(() => void stopProcess(proc, 2000), (opts.seconds + (opts.timeout ?? 1) + 15) * 1000);
   const code = await proc.exited;
+  const wallSeconds = (performance.now() - t0) / 1000;
   clearTimeout(timer);
   if (fd !== null) closeSync(fd);
   let summary = proc.output();
@@ -71,7 +75,7 @@ export async function runDnsperf(opts: DnsperfOptions): Promise<DnsperfResult> {
     rmSync(opts.latencies, { force: true });
   }
   if (code !== 0) throw new DnsperfError(`dnsperf exited with ${code}: ${summary.slice(-2000)}`);
-  const result = parseSummary(summary);
+  const result = { ...parseSummary(summary), wallSeconds };
   if (opts.latencies) {
     latencies.sort((a, b) => a - b);
     result.latencySamples = latencies.length;
@@ -112,7 +116,7 @@ function num(text: string, label: string): number {
   return Number.parseFloat(text.slice(at + label.length).trim());
 }
 
-export function parseSummary(text: string): DnsperfResult {
+export function parseSummary(text: string): Omit<DnsperfResult, 'wallSeconds'> {
   const sent = num(text, 'Queries sent:');
   const completed = num(text, 'Queries completed:');
   const lost = num(text, 'Queries lost:');

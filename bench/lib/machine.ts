@@ -1,7 +1,7 @@
 // The machine a benchmark ran on, printed above every table and stored with the JSON results.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem, release, type as osType } from 'node:os';
+import { cpus, totalmem, release, type as osType } from 'node:os';
 
 export interface Machine {
   date: string;
@@ -43,7 +43,8 @@ export function describeMachine(tools: string[] = []): Machine {
   return {
     date: new Date().toISOString(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-    cores: availableParallelism(),
+    // cpus(), not availableParallelism(): the harness pins itself, which narrows the latter.
+    cores: cpus().length,
     memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
     os: osName(),
     kernel: release(),

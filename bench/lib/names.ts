@@ -114,28 +114,48 @@ function nextName(rnd: () => number): string {
   return name;
 }
 
+export interface GenerateOptions {
+  /**
+   * No name is below another one (no `a.b.example` next to `b.example`), so a list of subtree
+   * rules keeps all `count` names after compression, as published (already compressed) lists do.
+   */
+  independent?: boolean;
+}
+
+function hasListedParent(name: string, listed: Set<string>): boolean {
+  for (let i = name.indexOf('.'); i >= 0; i = name.indexOf('.', i + 1)) if (listed.has(name.slice(i + 1))) return true;
+  return false;
+}
+
 /**
- * Calls `onName` with `count` distinct names, always the same ones in the same order for a seed.
- * Holds a Set of the names so far (duplicates are drawn again): about 100 bytes a name.
+ * Calls `onName` with `count` distinct names, always the same ones in the same order for a seed
+ * and options. Holds a Set of the names so far (duplicates are drawn again): about 100 bytes a
+ * name, twice that with `independent`.
  */
-export function generateNames(count: number, seed: number, onName: (name: string, index: number) => void): void {
+export function generateNames(count: number, seed: number, onName: (name: string, index: number) => void, opts: GenerateOptions = {}): void {
   const rnd = seededRandom(seed);
   const seen = new Set<string>();
-  const maxDraws = count * 3 + 1000;
+  // Every proper parent of a listed name: a new name equal to one of them would cover a listed one.
+  const parents = opts.independent ? new Set<string>() : null;
+  const maxDraws = count * 6 + 1000;
   let draws = 0;
   while (seen.size < count) {
     if (++draws > maxDraws) throw new Error(`name generator: only ${seen.size} distinct names after ${maxDraws} draws (count ${count})`);
     const name = nextName(rnd);
     if (seen.has(name)) continue;
+    if (parents) {
+      if (parents.has(name) || hasListedParent(name, seen)) continue;
+      for (let i = name.indexOf('.'); i >= 0; i = name.indexOf('.', i + 1)) parents.add(name.slice(i + 1));
+    }
     seen.add(name);
     onName(name, seen.size - 1);
   }
 }
 
 /** The first `count` names as an array (tests and small sizes). */
-export function generateNameArray(count: number, seed = DEFAULT_SEED): string[] {
+export function generateNameArray(count: number, seed = DEFAULT_SEED, opts: GenerateOptions = {}): string[] {
   const out: string[] = [];
-  generateNames(count, seed, (n) => out.push(n));
+  generateNames(count, seed, (n) => out.push(n), opts);
   return out;
 }
 
@@ -165,9 +185,9 @@ export interface GeneratedList {
  * Writes (or reuses, when the same generator version, seed, count and format are already on disk)
  * the generated list in `dir`. The sidecar `.sha256` file records the hash of the finished file.
  */
-export async function writeGeneratedList(dir: string, count: number, format: ListFormat, seed = DEFAULT_SEED): Promise<GeneratedList> {
+export async function writeGeneratedList(dir: string, count: number, format: ListFormat, seed = DEFAULT_SEED, opts: GenerateOptions = {}): Promise<GeneratedList> {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `generated-v${GENERATOR_VERSION}-s${seed.toString(16)}-${count}.${format}.txt`);
+  const path = join(dir, `generated-v${GENERATOR_VERSION}-s${seed.toString(16)}-${count}${opts.independent ? '-independent' : ''}.${format}.txt`);
   const hashPath = `${path}.sha256`;
   const t0 = Date.now();
   if (existsSync(path) && existsSync(hashPath)) {
@@ -176,7 +196,7 @@ export async function writeGeneratedList(dir: string, count: number, format: Lis
   const tmp = `${path}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);
   const hash = createHash('sha256');
-  let chunk = `${HEADER[format]} hushdns benchmark list: ${count} generated names, seed ${seed}, generator v${GENERATOR_VERSION}\n`;
+  let chunk = `${HEADER[format]} hushdns benchmark list: ${count} generated names${opts.independent ? ' (none below another)' : ''}, seed ${seed}, generator v${GENERATOR_VERSION}\n`;
   const flush = async () => {
     hash.update(chunk);
     if (!out.write(chunk)) await once(out, 'drain');
@@ -185,7 +205,7 @@ export async function writeGeneratedList(dir: string, count: number, format: Lis
   // The generator is synchronous; collecting the names first lets the writes await the stream.
   const names: string[] = [];
   const line = LINE[format];
-  generateNames(count, seed, (n) => names.push(n));
+  generateNames(count, seed, (n) => names.push(n), opts);
   for (let i = 0; i < names.length; i++) {
     chunk += line(names[i]);
     if (chunk.length >= 1 << 16) await flush();

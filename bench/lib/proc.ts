@@ -26,6 +26,10 @@ function installHandlers(): void {
   process.on('exit', () => {
     for (const pid of live.keys()) killTree(pid, 'SIGKILL');
   });
+}
+
+/** For the benchmark commands (not for library use inside a test runner): Ctrl-C and SIGTERM stop every started process first. */
+export function stopAllOnSignals(): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       process.stderr.write(`\nbench: ${sig}: stopping ${live.size} started process(es)\n`);
@@ -249,4 +253,19 @@ export async function runMeasured(cmd: string, args: string[], opts: { timeoutMs
     }
   }
   return { code, wallMs, peakKiB, peakSource, output: s.output(), stdout: s.stdout(), timedOut };
+}
+
+/** Busy ticks (everything but idle and iowait) of one CPU from /proc/stat, null when unreadable. */
+export function cpuBusyTicks(cpu: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const at = stat.indexOf(`\ncpu${cpu} `);
+  if (at < 0) return null;
+  const f = stat.slice(at + 1, stat.indexOf('\n', at + 1)).split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  return f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
 }

@@ -58,6 +58,8 @@ export interface RunningSystem {
   def: SystemDef;
   proc: Spawned;
   port: number;
+  /** performance.now() just before the spawn. */
+  startedAt: number;
   readyMs: number;
   /** The server's processes now (the main one and any workers). */
   pids(): number[];
@@ -177,6 +179,7 @@ export async function startSystem(def: SystemDef, ctx: StartContext): Promise<Ru
     def,
     proc,
     port,
+    startedAt: t0,
     readyMs,
     pids: () => tree(proc.pid),
     stop: () => stopProcess(proc, 8000),

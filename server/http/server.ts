@@ -1,90 +1,102 @@
-// The HTTP side: health (for container checks and `hushdns health`) and the decision for a name.
-// Small on purpose; errors are JSON with the field at fault and never carry a stack trace.
+// The HTTP side: the JSON API (api.ts), Prometheus metrics (metrics.ts) and the dashboard
+// (server/dashboard, static). Errors are JSON naming the field at fault and never carry a stack
+// trace; request bodies are JSON, size-capped, and only read once the token has been checked.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { BlocklistHandle } from '../blocklist.js';
-import type { AnswerCache } from '../cache.js';
-import type { ListRefresher } from '../refresh.js';
-import type { Stats } from '../stats.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import { QueryLogOffError } from '../querylog/querylog.js';
+import { UserRuleError } from '../user-rules.js';
+import { apiRoutes, Reply, type Route } from './api.js';
+import { bearerMatches, HostPolicy } from './auth.js';
+import type { HttpDeps } from './deps.js';
+import { createMetrics } from './metrics.js';
+import { HttpError } from './params.js';
+import { DASHBOARD_CSP, loadDashboard } from './static.js';
 
-export interface HttpDeps {
-  stats: Stats;
-  blocklist: BlocklistHandle;
-  pool: UpstreamPool;
-  cache: AnswerCache;
-  refresher: ListRefresher;
-  version: string;
-}
+export type { HttpDeps };
 
 export interface HttpServer {
   address: { host: string; port: number };
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+export const MAX_BODY_BYTES = 16 * 1024;
+/** Paths that answer whatever the Host header says: container health checks and Prometheus scrapes. */
+const ANY_HOST = new Set(['/api/health', '/metrics']);
 
-type Route = (url: URL, req: IncomingMessage) => unknown;
-
-export function routes(deps: HttpDeps): Record<string, Route> {
-  return {
-    '/api/health': () => {
-      const bl = deps.blocklist.current();
-      const info = bl?.info();
-      const upstreams = deps.pool.health();
-      const refresh = deps.refresher.status;
-      const warnings: string[] = [];
-      if (!bl) warnings.push('no blocklist loaded: answering without blocking');
-      if (upstreams.every((u) => !u.up)) warnings.push('every upstream is failing');
-      if (refresh.lastOk === false) warnings.push(`last list refresh failed: ${refresh.lastError}`);
-      return {
-        status: warnings.length === 0 ? 'ok' : 'degraded',
-        version: deps.version,
-        uptimeSeconds: Math.round((Date.now() - deps.stats.startedAt) / 1000),
-        warnings,
-        blocklist: info ? { path: info.path, rules: info.rules, patterns: info.patterns, builtAt: new Date(info.builtAt).toISOString(), ageSeconds: Math.round((Date.now() - info.builtAt) / 1000), bytes: info.bytes } : null,
-        upstreams: upstreams.map((u) => ({ name: u.name, up: u.up, consecutiveFailures: u.consecutiveFailures })),
-        refresh,
-        queries: deps.stats.total,
-        cache: { entries: deps.cache.size, bytes: deps.cache.byteSize },
-      };
-    },
-    '/api/why': (url) => {
-      const name = url.searchParams.get('name');
-      if (!name) throw new HttpError(400, 'name is required, e.g. /api/why?name=tracking.example.com', 'name');
-      if (name.length > 253) throw new HttpError(400, 'name is longer than 253 characters', 'name');
-      const bl = deps.blocklist.current();
-      if (!bl) throw new HttpError(503, 'no blocklist is loaded');
-      return bl.explain(name.toLowerCase().replace(/\.$/, ''));
-    },
-  };
-}
+const BASE_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
 
 export function startHttp(host: string, port: number, deps: HttpDeps): Promise<HttpServer> {
-  const table = routes(deps);
-  const server = createServer((req, res) => {
-    const send = (status: number, body: unknown) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-      res.end(text);
-    };
-    try {
-      const url = new URL(req.url ?? '/', 'http://hushdns');
-      const route = table[url.pathname];
-      if (!route) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`);
-      send(200, route(url, req));
-    } catch (err) {
-      if (err instanceof HttpError) send(err.status, { error: err.message, ...(err.field ? { field: err.field } : {}) });
-      else send(500, { error: 'internal error' });
+  const routes = apiRoutes(deps);
+  const metrics = createMetrics(deps);
+  const assets = loadDashboard();
+  const hosts = new HostPolicy(deps.hosts, deps.localDomain);
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://hushdns');
+    const path = url.pathname;
+    if (!ANY_HOST.has(path) && !hosts.allows(req.headers.host)) {
+      throw new HttpError(403, `this server is not reached by the name ${JSON.stringify(String(req.headers.host).slice(0, 100))}; open it by its IP address or a LAN name, or add the name to http-hosts in the config file`, 'host');
     }
+    const method = req.method ?? 'GET';
+    const isGet = method === 'GET' || method === 'HEAD';
+
+    if (path === '/metrics') {
+      if (!isGet) throw methodNotAllowed(method, path, 'GET');
+      const text = await metrics.metrics();
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': metrics.contentType });
+      res.end(method === 'HEAD' ? undefined : text);
+      return;
+    }
+    const asset = assets.get(path);
+    if (asset) {
+      if (!isGet) throw methodNotAllowed(method, path, 'GET');
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': asset.type, 'content-security-policy': DASHBOARD_CSP });
+      res.end(method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
+    const route: Route | undefined = routes[path];
+    if (!route) {
+      if (path === '/') throw new HttpError(404, 'the dashboard files (server/dashboard) are missing from this installation');
+      throw new HttpError(404, `no such endpoint: ${path}`);
+    }
+    if (route.method === 'GET' ? !isGet : method !== 'POST') throw methodNotAllowed(method, path, route.method);
+
+    let body: Record<string, unknown> | null = null;
+    if (route.change) {
+      if (deps.apiToken === null) throw new HttpError(403, 'changes through the API are turned off (api-token: off)');
+      if (!bearerMatches(req.headers.authorization, deps.apiToken)) {
+        res.setHeader('www-authenticate', 'Bearer realm="hushdns"');
+        throw new HttpError(401, 'this change needs the API token as "Authorization: Bearer <token>" (see api-token; by default it is in DATA_DIR/api-token)', 'authorization');
+      }
+      body = await readJsonBody(req);
+    }
+    const result = await route.handle({ url, req, body });
+    if (result instanceof Reply) send(res, result.status, result.body, method);
+    else send(res, 200, result, method);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        if (err.status === 405 && err.field) res.setHeader('allow', err.field);
+        send(res, err.status, { error: err.message, ...(err.field && err.status !== 405 ? { field: err.field } : {}) });
+      } else if (err instanceof QueryLogOffError) {
+        send(res, 503, { error: err.message });
+      } else if (err instanceof UserRuleError) {
+        send(res, 400, { error: err.message, field: 'name' });
+      } else {
+        deps.log.error('HTTP request failed', { path: req.url?.slice(0, 200), err });
+        send(res, 500, { error: 'internal error' });
+      }
+    });
   });
   server.keepAliveTimeout = 5000;
   server.headersTimeout = 10_000;
@@ -106,6 +118,46 @@ export function startHttp(host: string, port: number, deps: HttpDeps): Promise<H
       });
     });
   });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, method = 'GET'): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8' });
+  res.end(method === 'HEAD' ? undefined : text);
+}
+
+function methodNotAllowed(method: string, path: string, allowed: string): HttpError {
+  return new HttpError(405, `${method} is not allowed on ${path}; use ${allowed}`, allowed === 'GET' ? 'GET, HEAD' : allowed);
+}
+
+/** A JSON object body of at most MAX_BODY_BYTES; an empty body is {}. */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    throw new HttpError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`, 'body');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      req.resume();
+      throw new HttpError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`, 'body');
+    }
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  if (type !== 'application/json') throw new HttpError(415, 'send the body as JSON with "Content-Type: application/json"', 'content-type');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON', 'body');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the body must be a JSON object', 'body');
+  return parsed as Record<string, unknown>;
 }
 
 export type { ServerResponse };

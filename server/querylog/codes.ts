@@ -20,16 +20,6 @@ export function typeName(qtype: number): string {
   return TYPE_NAMES[qtype] ?? EXTRA_TYPES[qtype] ?? `TYPE${qtype}`;
 }
 
-/** The code for a type name or TYPEnnn (RFC 3597), or null. */
-export function typeCode(name: string): number | null {
-  const upper = name.toUpperCase();
-  for (const table of [TYPE_NAMES, EXTRA_TYPES]) {
-    for (const [code, n] of Object.entries(table)) if (n === upper) return Number(code);
-  }
-  const m = /^TYPE(\d{1,5})$/.exec(upper);
-  return m && Number(m[1]) <= 0xffff ? Number(m[1]) : null;
-}
-
 /** Index of a type among the labelled ones (0 = other), for fixed-size counters. */
 export const LABELLED_TYPES: readonly number[] = [0, ...Object.values(TYPE).filter((t) => t !== TYPE.OPT), 257];
 export const TYPE_SLOT = new Uint8Array(0x10000);

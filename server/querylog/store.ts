@@ -6,15 +6,18 @@
 // Layout, chosen for small and few writes on an SD card:
 // - q: one row per query; the row key is the time (ms × 64 + a sequence number), so time ranges
 //   are key ranges and the newest-first page needs no time index. Strings (names, clients,
-//   reasons, vendors, upstreams) live once in `str`; a row holds their ids. One index only
-//   (client), whose inserts land on one page per active client.
-// - roll: hour × client × vendor × outcome → count (and last seen): summary, devices, clients, vendors.
-// - name_roll: hour × name → count, blocked, last block reason: top blocked / queried names.
-// - rule_roll, list_roll: hour × rule / source list → blocks: which rule and which list earn their keep.
+//   reasons, vendors, upstreams) live once in `str`; a row holds their ids. No secondary index:
+//   each insert appends to one b-tree, and a filtered page scans a bounded key range instead.
+// - hourly roll-ups, projections of hour × client × vendor × outcome each shaped for one question:
+//   roll_outcome (totals, the chart), roll_client (devices, clients), roll_vendor (top vendors),
+//   roll_device (the device × vendor matrix); name_roll (top queried names); block_roll (top
+//   blocked names with their block reason); rule_roll and list_roll (which rule and which list
+//   earn their keep).
+//   Computed by SQLite from each batch's rows inside the batch's transaction.
 import { existsSync, renameSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { VendorCatalog } from '../../common/vendors.js';
-import { BLOCKED, OUTCOME_CODE, OUTCOMES, PROTOCOLS } from './codes.js';
+import { OUTCOME_CODE, OUTCOMES, PROTOCOLS } from './codes.js';
 import type {
   Batch,
   DeviceCounts,
@@ -70,37 +73,69 @@ CREATE TABLE IF NOT EXISTS q (
   upstream INTEGER,
   us INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS q_client ON q (client);
-CREATE TABLE IF NOT EXISTS roll (
-  hour INTEGER NOT NULL, client INTEGER NOT NULL, vendor INTEGER NOT NULL, outcome INTEGER NOT NULL,
-  n INTEGER NOT NULL, last INTEGER NOT NULL,
-  PRIMARY KEY (hour, client, vendor, outcome)
+CREATE TABLE IF NOT EXISTS roll_outcome (hour INTEGER NOT NULL, outcome INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, outcome)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS roll_client (
+  hour INTEGER NOT NULL, client INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL, last INTEGER NOT NULL,
+  PRIMARY KEY (hour, client)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS name_roll (
-  hour INTEGER NOT NULL, name INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, reason INTEGER,
-  PRIMARY KEY (hour, name)
+CREATE TABLE IF NOT EXISTS roll_vendor (
+  hour INTEGER NOT NULL, vendor INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL,
+  PRIMARY KEY (hour, vendor)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS roll_device (
+  hour INTEGER NOT NULL, client INTEGER NOT NULL, vendor INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL,
+  PRIMARY KEY (hour, client, vendor)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS name_roll (hour INTEGER NOT NULL, name INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, PRIMARY KEY (hour, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_roll (hour INTEGER NOT NULL, name INTEGER NOT NULL, n INTEGER NOT NULL, reason INTEGER NOT NULL, PRIMARY KEY (hour, name)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rule_roll (hour INTEGER NOT NULL, rule INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, rule)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS list_roll (hour INTEGER NOT NULL, list INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, list)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reason_meta (reason INTEGER PRIMARY KEY, rule INTEGER NOT NULL, lists TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reason_meta (reason INTEGER PRIMARY KEY, rule INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reason_list (reason INTEGER NOT NULL, list INTEGER NOT NULL, PRIMARY KEY (reason, list)) WITHOUT ROWID;
 `;
 
+const ROLL_TABLES = ['roll_outcome', 'roll_client', 'roll_vendor', 'roll_device', 'name_roll', 'block_roll', 'rule_roll', 'list_roll'] as const;
+
+// SQL fragments over q rows and roll-up rows. The hour of a row is its key / HOUR_KEYS.
+const HOUR_KEYS = KEY_SCALE * HOUR_MS;
+const OUT = 'flags & 7';
+const IS_BLOCKED = `${OUT} = ${OUTCOME_CODE.blocked}`;
+const IS_ANSWERED = `${OUT} NOT IN (${OUTCOME_CODE.refused}, ${OUTCOME_CODE.servfail})`;
+const IN_BATCH = 'id BETWEEN ? AND ?';
+
+/**
+ * Roll-ups of one batch, computed by SQLite from the rows just inserted (the pages are still in
+ * its cache) and added to the hourly tables. Each table is a projection of hour × client × vendor
+ * × outcome (plus names, rules and lists) shaped for one question, so a read touches a few
+ * thousand small rows.
+ */
+const ROLLUP_SQL = [
+  `INSERT INTO roll_outcome (hour, outcome, n) SELECT id / ${HOUR_KEYS}, ${OUT}, count(*) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
+   ON CONFLICT (hour, outcome) DO UPDATE SET n = n + excluded.n`,
+  `INSERT INTO roll_client (hour, client, n, blocked, answered, last)
+   SELECT id / ${HOUR_KEYS}, client, count(*), sum(${IS_BLOCKED}), sum(${IS_ANSWERED}), max(id) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
+   ON CONFLICT (hour, client) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked, answered = answered + excluded.answered, last = max(last, excluded.last)`,
+  `INSERT INTO roll_vendor (hour, vendor, n, blocked, answered)
+   SELECT id / ${HOUR_KEYS}, vendor, count(*), sum(${IS_BLOCKED}), sum(${IS_ANSWERED}) FROM q WHERE ${IN_BATCH} AND vendor IS NOT NULL GROUP BY 1, 2
+   ON CONFLICT (hour, vendor) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked, answered = answered + excluded.answered`,
+  `INSERT INTO roll_device (hour, client, vendor, blocked, answered)
+   SELECT id / ${HOUR_KEYS}, client, vendor, sum(${IS_BLOCKED}), sum(${IS_ANSWERED}) FROM q WHERE ${IN_BATCH} AND vendor IS NOT NULL GROUP BY 1, 2, 3
+   ON CONFLICT (hour, client, vendor) DO UPDATE SET blocked = blocked + excluded.blocked, answered = answered + excluded.answered`,
+  `INSERT INTO name_roll (hour, name, n, blocked)
+   SELECT id / ${HOUR_KEYS}, name, count(*), sum(${IS_BLOCKED}) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
+   ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked`,
+  `INSERT INTO block_roll (hour, name, n, reason)
+   SELECT id / ${HOUR_KEYS}, name, count(*), max(reason) FROM q WHERE ${IN_BATCH} AND ${IS_BLOCKED} AND reason IS NOT NULL GROUP BY 1, 2
+   ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n, reason = excluded.reason`,
+  `INSERT INTO rule_roll (hour, rule, n)
+   SELECT q.id / ${HOUR_KEYS}, m.rule, count(*) FROM q JOIN reason_meta m ON m.reason = q.reason WHERE q.${IN_BATCH} AND q.${IS_BLOCKED} GROUP BY 1, 2
+   ON CONFLICT (hour, rule) DO UPDATE SET n = n + excluded.n`,
+  `INSERT INTO list_roll (hour, list, n)
+   SELECT q.id / ${HOUR_KEYS}, l.list, count(*) FROM q JOIN reason_list l ON l.reason = q.reason WHERE q.${IN_BATCH} AND q.${IS_BLOCKED} GROUP BY 1, 2
+   ON CONFLICT (hour, list) DO UPDATE SET n = n + excluded.n`,
+];
+
 type Stmt = Database.Statement;
-
-/** One roll-up row being summed in memory: count, a second sum (blocked), a maximum (last seen), the latest reason. */
-interface RollCell {
-  hour: number;
-  a: number;
-  b: number;
-  c: number;
-  n: number;
-  sum: number;
-  max: number;
-  r: number | null;
-}
-
-const ANSWERED_SQL = `CASE WHEN outcome IN (${OUTCOME_CODE.refused}, ${OUTCOME_CODE.servfail}) THEN 0 ELSE n END`;
-const BLOCKED_SQL = `CASE WHEN outcome = ${BLOCKED} THEN n ELSE 0 END`;
 
 export class QueryLogStore implements ReadApi {
   readonly path: string;
@@ -114,27 +149,12 @@ export class QueryLogStore implements ReadApi {
   private sessionDb: number[] = [];
   private sessionText: string[] = [];
   private sessionVendor: number[] = [];
-  private readonly reasonMeta = new Map<number, { rule: number; lists: number[] }>();
+  private readonly knownReasons = new Set<number>();
   private lastKey: number;
   private rowCount: number;
   private lastCompact = Date.now();
-  private readonly s: Record<
-    | 'insert'
-    | 'strGet'
-    | 'strAdd'
-    | 'strText'
-    | 'roll'
-    | 'nameRoll'
-    | 'ruleRoll'
-    | 'listRoll'
-    | 'metaGet'
-    | 'metaAdd'
-    | 'deleteBefore'
-    | 'keyAtOffset'
-    | 'oldest'
-    | 'newest',
-    Stmt
-  >;
+  private readonly rollups: Stmt[];
+  private readonly s: Record<'insert' | 'strGet' | 'strAdd' | 'strText' | 'metaAdd' | 'listAdd' | 'metaRule' | 'metaLists' | 'deleteBefore' | 'keyAtOffset' | 'oldest' | 'newest', Stmt>;
 
   private constructor(path: string, db: Database.Database, opts: StoreOptions, setAside: string | null) {
     this.path = path;
@@ -148,19 +168,16 @@ export class QueryLogStore implements ReadApi {
       strGet: db.prepare('SELECT id FROM str WHERE s = ?').pluck(),
       strAdd: db.prepare('INSERT INTO str (s) VALUES (?)'),
       strText: db.prepare('SELECT s FROM str WHERE id = ?').pluck(),
-      roll: db.prepare('INSERT INTO roll VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, client, vendor, outcome) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)'),
-      nameRoll: db.prepare(
-        'INSERT INTO name_roll VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked, reason = coalesce(excluded.reason, reason)',
-      ),
-      ruleRoll: db.prepare('INSERT INTO rule_roll VALUES (?, ?, ?) ON CONFLICT (hour, rule) DO UPDATE SET n = n + excluded.n'),
-      listRoll: db.prepare('INSERT INTO list_roll VALUES (?, ?, ?) ON CONFLICT (hour, list) DO UPDATE SET n = n + excluded.n'),
-      metaGet: db.prepare('SELECT rule, lists FROM reason_meta WHERE reason = ?'),
-      metaAdd: db.prepare('INSERT OR IGNORE INTO reason_meta (reason, rule, lists) VALUES (?, ?, ?)'),
+      metaAdd: db.prepare('INSERT OR IGNORE INTO reason_meta (reason, rule) VALUES (?, ?)'),
+      listAdd: db.prepare('INSERT OR IGNORE INTO reason_list (reason, list) VALUES (?, ?)'),
+      metaRule: db.prepare('SELECT rule FROM reason_meta WHERE reason = ?').pluck(),
+      metaLists: db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck(),
       deleteBefore: db.prepare('DELETE FROM q WHERE id < ?'),
       keyAtOffset: db.prepare('SELECT id FROM q ORDER BY id LIMIT 1 OFFSET ?').pluck(),
       oldest: db.prepare('SELECT min(id) FROM q').pluck(),
       newest: db.prepare('SELECT max(id) FROM q').pluck(),
     };
+    this.rollups = ROLLUP_SQL.map((sql) => db.prepare(sql));
     this.lastKey = (this.s.newest.get() as number | null) ?? 0;
     this.rowCount = db.prepare('SELECT count(*) FROM q').pluck().get() as number;
   }
@@ -223,57 +240,28 @@ export class QueryLogStore implements ReadApi {
         this.sessionVendor[sid] = -1;
       }
       for (const r of b.reasons) this.noteReason(this.sessionDb[r.reason], r.rule, r.lists);
-
-      const roll = new Map<string, RollCell>();
-      const names = new Map<string, RollCell>();
-      const rules = new Map<string, RollCell>();
-      const lists = new Map<string, RollCell>();
-      const bump = (m: Map<string, RollCell>, hour: number, a: number, b2: number, c: number, sum: number, max: number, r: number | null) => {
-        const k = `${hour},${a},${b2},${c}`;
-        const cell = m.get(k);
-        if (cell) {
-          cell.n++;
-          cell.sum += sum;
-          if (max > cell.max) cell.max = max;
-          if (r !== null) cell.r = r;
-        } else m.set(k, { hour, a, b: b2, c, n: 1, sum, max, r });
-      };
+      if (b.n === 0) return;
       const sess = this.sessionDb;
       const insert = this.s.insert;
+      const first = this.nextKey(b.time[0]);
+      let key = first;
       for (let i = 0; i < b.n; i++) {
-        const ms = b.time[i];
-        let key = Math.floor(ms) * KEY_SCALE;
-        if (key <= this.lastKey) key = this.lastKey + 1;
-        this.lastKey = key;
-        const client = sess[b.client[i]];
-        const nameSid = b.name[i];
-        const name = sess[nameSid];
-        const vendor = b.vendor[i] >= 0 ? sess[b.vendor[i]] : this.vendorOfName(nameSid);
-        const reason = b.reason[i] >= 0 ? sess[b.reason[i]] : null;
-        const upstream = b.upstream[i] >= 0 ? sess[b.upstream[i]] : null;
-        const flags = b.flags[i];
-        insert.run(key, client, name, b.qtype[i], flags, b.rcode[i], vendor === 0 ? null : vendor, reason, upstream, b.us[i]);
-        const outcome = flags & 7;
-        const hour = hourOf(ms);
-        const blocked = outcome === BLOCKED;
-        bump(roll, hour, client, vendor, outcome, 0, ms, null);
-        bump(names, hour, name, 0, 0, blocked ? 1 : 0, 0, blocked ? reason : null);
-        if (blocked && reason !== null) {
-          const meta = this.metaOf(reason, true);
-          if (meta) {
-            bump(rules, hour, meta.rule, 0, 0, 0, 0, null);
-            for (const l of meta.lists) bump(lists, hour, l, 0, 0, 0, 0, null);
-          }
-        }
+        if (i > 0) key = this.nextKey(b.time[i]);
+        const vendor = b.vendor[i] >= 0 ? sess[b.vendor[i]] : this.vendorOfName(b.name[i]);
+        insert.run(key, sess[b.client[i]], sess[b.name[i]], b.qtype[i], b.flags[i], b.rcode[i], vendor === 0 ? null : vendor, b.reason[i] >= 0 ? sess[b.reason[i]] : null, b.upstream[i] >= 0 ? sess[b.upstream[i]] : null, b.us[i]);
       }
-      for (const c of roll.values()) this.s.roll.run(c.hour, c.a, c.b, c.c, c.n, Math.floor(c.max));
-      for (const c of names.values()) this.s.nameRoll.run(c.hour, c.a, c.n, c.sum, c.r);
-      for (const c of rules.values()) this.s.ruleRoll.run(c.hour, c.a, c.n);
-      for (const c of lists.values()) this.s.listRoll.run(c.hour, c.a, c.n);
+      for (const stmt of this.rollups) stmt.run(first, key);
     });
     run();
     this.rowCount += b.n;
     return { rows: b.n, ms: performance.now() - started };
+  }
+
+  private nextKey(ms: number): number {
+    let key = Math.floor(ms) * KEY_SCALE;
+    if (key <= this.lastKey) key = this.lastKey + 1;
+    this.lastKey = key;
+    return key;
   }
 
   /** Retention by age, then by size; hands freed space back when the file is over its cap. */
@@ -283,9 +271,7 @@ export class QueryLogStore implements ReadApi {
     let deletedHours = 0;
     const cutoff = now - this.retentionMs;
     deletedRows += this.deleteRowsBefore(keyOf(cutoff));
-    for (const table of ['roll', 'name_roll', 'rule_roll', 'list_roll']) {
-      deletedHours += this.db.prepare(`DELETE FROM ${table} WHERE hour < ?`).run(hourOf(cutoff)).changes > 0 ? 1 : 0;
-    }
+    for (const table of ROLL_TABLES) deletedHours += this.db.prepare(`DELETE FROM ${table} WHERE hour < ?`).run(hourOf(cutoff)).changes > 0 ? 1 : 0;
     // Over the size cap: drop the oldest hour of raw rows at a time (roll-ups are small and stay
     // for the whole retention), down to 90% so the next write does not start over.
     const target = this.maxBytes * 0.9;
@@ -295,9 +281,9 @@ export class QueryLogStore implements ReadApi {
         deletedRows += this.deleteRowsBefore(keyOf((hourOf(timeOfKey(oldest)) + 1) * HOUR_MS));
         continue;
       }
-      const hour = this.db.prepare('SELECT min(hour) FROM (SELECT min(hour) AS hour FROM roll UNION ALL SELECT min(hour) FROM name_roll UNION ALL SELECT min(hour) FROM rule_roll UNION ALL SELECT min(hour) FROM list_roll)').pluck().get() as number | null;
+      const hour = this.db.prepare(`SELECT min(h) FROM (${ROLL_TABLES.map((t) => `SELECT min(hour) AS h FROM ${t}`).join(' UNION ALL ')})`).pluck().get() as number | null;
       if (hour === null) break;
-      for (const table of ['roll', 'name_roll', 'rule_roll', 'list_roll']) this.db.prepare(`DELETE FROM ${table} WHERE hour <= ?`).run(hour);
+      for (const table of ROLL_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE hour <= ?`).run(hour);
       deletedHours++;
     }
     if (deletedRows > 0 && Date.now() - this.lastCompact >= COMPACT_EVERY_MS) this.compactStrings();
@@ -316,23 +302,23 @@ export class QueryLogStore implements ReadApi {
       this.db.exec('DELETE FROM temp.keep');
       const add = this.db.prepare('INSERT OR IGNORE INTO temp.keep VALUES (?)');
       for (const id of this.sessionDb) if (id !== undefined) add.run(id);
-      for (const [reason, meta] of this.reasonMeta) {
-        add.run(reason);
-        add.run(meta.rule);
-        for (const l of meta.lists) add.run(l);
-      }
       this.db.exec(`
         INSERT OR IGNORE INTO temp.keep
           SELECT client FROM q UNION SELECT name FROM q UNION SELECT vendor FROM q WHERE vendor IS NOT NULL
           UNION SELECT reason FROM q WHERE reason IS NOT NULL UNION SELECT upstream FROM q WHERE upstream IS NOT NULL
-          UNION SELECT client FROM roll UNION SELECT vendor FROM roll UNION SELECT name FROM name_roll
-          UNION SELECT reason FROM name_roll WHERE reason IS NOT NULL UNION SELECT rule FROM rule_roll UNION SELECT list FROM list_roll`);
+          UNION SELECT client FROM roll_client UNION SELECT vendor FROM roll_vendor UNION SELECT client FROM roll_device UNION SELECT vendor FROM roll_device
+          UNION SELECT name FROM name_roll UNION SELECT name FROM block_roll UNION SELECT reason FROM block_roll
+          UNION SELECT rule FROM rule_roll UNION SELECT list FROM list_roll`);
+      // A kept reason keeps its rule and lists.
+      this.db.exec('INSERT OR IGNORE INTO temp.keep SELECT rule FROM reason_meta WHERE reason IN (SELECT id FROM temp.keep)');
+      this.db.exec('INSERT OR IGNORE INTO temp.keep SELECT list FROM reason_list WHERE reason IN (SELECT id FROM temp.keep)');
       const gone = this.db.prepare('DELETE FROM str WHERE id NOT IN (SELECT id FROM temp.keep)').run().changes;
       this.db.exec('DELETE FROM reason_meta WHERE reason NOT IN (SELECT id FROM str)');
+      this.db.exec('DELETE FROM reason_list WHERE reason NOT IN (SELECT id FROM str)');
       return gone;
     });
     const gone = run();
-    this.reasonMeta.clear();
+    this.knownReasons.clear();
     return gone;
   }
 
@@ -354,23 +340,21 @@ export class QueryLogStore implements ReadApi {
     const [h0, h1] = hours(args);
     const byOutcome: Summary['byOutcome'] = {};
     let total = 0;
-    let blocked = 0;
-    for (const [outcome, n] of this.db.prepare('SELECT outcome, sum(n) FROM roll WHERE hour >= ? AND hour < ? GROUP BY outcome').raw().all(h0, h1) as [number, number][]) {
+    for (const [outcome, n] of this.db.prepare('SELECT outcome, sum(n) FROM roll_outcome WHERE hour >= ? AND hour < ? GROUP BY outcome').raw().all(h0, h1) as [number, number][]) {
       byOutcome[OUTCOMES[outcome] ?? 'servfail'] = n;
       total += n;
-      if (outcome === BLOCKED) blocked += n;
     }
-    const perHour = new Map<number, { b: number; t: number }>();
-    for (const [hour, b, t] of this.db.prepare(`SELECT hour, sum(${BLOCKED_SQL}), sum(${ANSWERED_SQL}) FROM roll WHERE hour >= ? AND hour < ? GROUP BY hour`).raw().all(h0, h1) as [number, number, number][]) {
-      perHour.set(hour, { b, t });
-    }
+    const blocked = byOutcome.blocked ?? 0;
+    const perHour = new Map<number, { b: number; a: number }>();
+    const seriesSql = `SELECT hour, sum(CASE WHEN outcome = ${OUTCOME_CODE.blocked} THEN n ELSE 0 END), sum(CASE WHEN outcome IN (${OUTCOME_CODE.refused}, ${OUTCOME_CODE.servfail}) THEN 0 ELSE n END) FROM roll_outcome WHERE hour >= ? AND hour < ? GROUP BY hour`;
+    for (const [hour, b, a] of this.db.prepare(seriesSql).raw().all(h0, h1) as [number, number, number][]) perHour.set(hour, { b, a });
     const series: Summary['series'] = [];
     for (let h = h0; h < h1; h++) {
       const v = perHour.get(h);
-      series.push({ hour: h * HOUR_MS, blocked: v?.b ?? 0, allowed: v ? v.t - v.b : 0 });
+      series.push({ hour: h * HOUR_MS, blocked: v?.b ?? 0, allowed: v ? v.a - v.b : 0 });
     }
-    const clients = this.db.prepare('SELECT count(DISTINCT client) FROM roll WHERE hour >= ? AND hour < ?').pluck().get(h0, h1) as number;
-    const topVendors = this.vendorCounts('WHERE hour >= ? AND hour < ? AND vendor != 0', [h0, h1], args.topVendors);
+    const clients = this.db.prepare('SELECT count(DISTINCT client) FROM roll_client WHERE hour >= ? AND hour < ?').pluck().get(h0, h1) as number;
+    const topVendors = this.vendorCounts(h0, h1, args.topVendors);
     const recentSince = Math.max(args.until - RECENT_MS, args.since);
     const recent = this.db.prepare('SELECT count(*) FROM q WHERE id >= ? AND id < ?').pluck().get(keyOf(recentSince), keyOf(args.until)) as number;
     const windowMinutes = Math.max(1, (Math.min(args.until, Date.now()) - args.since) / 60_000);
@@ -390,19 +374,19 @@ export class QueryLogStore implements ReadApi {
 
   devices(args: Window): DeviceCounts[] {
     const [h0, h1] = hours(args);
-    const rows = this.db
-      .prepare(`SELECT client, vendor, sum(${BLOCKED_SQL}), sum(${ANSWERED_SQL}), sum(n), max(last) FROM roll WHERE hour >= ? AND hour < ? GROUP BY client, vendor`)
-      .raw()
-      .all(h0, h1) as [number, number, number, number, number, number][];
     const byClient = new Map<number, DeviceCounts>();
-    for (const [client, vendor, blocked, answered, total, last] of rows) {
-      let d = byClient.get(client);
-      if (!d) byClient.set(client, (d = { client: this.text(client) ?? `#${client}`, total: 0, blocked: 0, allowed: 0, lastSeen: null, vendors: [] }));
-      d.total += total;
-      d.blocked += blocked;
-      d.allowed += answered - blocked;
-      d.lastSeen = Math.max(d.lastSeen ?? 0, last);
-      if (vendor !== 0) d.vendors.push({ vendor: this.text(vendor) ?? `#${vendor}`, blocked, allowed: answered - blocked });
+    const totals = this.db.prepare('SELECT client, sum(n), sum(blocked), sum(answered), max(last) FROM roll_client WHERE hour >= ? AND hour < ? GROUP BY client').raw().all(h0, h1) as [number, number, number, number, number][];
+    for (const [client, n, blocked, answered, last] of totals) {
+      byClient.set(client, { client: this.text(client) ?? `#${client}`, total: n, blocked, allowed: answered - blocked, lastSeen: timeOfKey(last), vendors: [] });
+    }
+    const matrix = this.db.prepare('SELECT client, vendor, sum(blocked), sum(answered) FROM roll_device WHERE hour >= ? AND hour < ? GROUP BY client, vendor').raw().all(h0, h1) as [number, number, number, number][];
+    const vendorText = new Map<number, string>();
+    for (const [client, vendor, blocked, answered] of matrix) {
+      const d = byClient.get(client);
+      if (!d) continue;
+      let v = vendorText.get(vendor);
+      if (v === undefined) vendorText.set(vendor, (v = this.text(vendor) ?? `#${vendor}`));
+      d.vendors.push({ vendor: v, blocked, allowed: answered - blocked });
     }
     const out = [...byClient.values()];
     for (const d of out) d.vendors.sort((a, b) => b.blocked + b.allowed - (a.blocked + a.allowed));
@@ -413,31 +397,25 @@ export class QueryLogStore implements ReadApi {
     const [h0, h1] = hours(args);
     const limit = args.limit;
     switch (args.kind) {
-      case 'blocked':
-      case 'queried': {
-        const blockedOnly = args.kind === 'blocked';
+      case 'blocked': {
+        // The reason of the newest hour a name was blocked in: as answered (a CNAME block names
+        // the target the rule matched), with the lists behind it.
         const rows = this.db
-          .prepare(
-            `SELECT name, sum(n), sum(blocked), reason, max(CASE WHEN reason IS NULL THEN -1 ELSE hour END) FROM name_roll WHERE hour >= ? AND hour < ?${blockedOnly ? ' AND blocked > 0' : ''} GROUP BY name ORDER BY ${blockedOnly ? 'sum(blocked)' : 'sum(n)'} DESC LIMIT ?`,
-          )
+          .prepare('SELECT name, sum(n), reason, max(hour) FROM block_roll WHERE hour >= ? AND hour < ? GROUP BY name ORDER BY sum(n) DESC LIMIT ?')
           .raw()
-          .all(h0, h1, limit) as [number, number, number, number | null, number][];
-        return rows.map(([name, n, blocked, reason]) => {
-          const entry: TopEntry = { key: this.text(name) ?? `#${name}`, count: blockedOnly ? blocked : n, blocked };
-          if (blocked > 0) {
-            const meta = reason === null ? null : this.metaOf(reason, false);
-            entry.rule = meta ? this.text(meta.rule) : reason === null ? null : this.text(reason);
-            entry.lists = meta ? meta.lists.map((l) => this.text(l) ?? `#${l}`) : [];
-          }
-          return entry;
-        });
+          .all(h0, h1, limit) as [number, number, number, number][];
+        return rows.map(([name, n, reason]) => ({ key: this.text(name) ?? `#${name}`, count: n, blocked: n, rule: this.text(reason), lists: this.s.metaLists.all(reason) as string[] }));
+      }
+      case 'queried': {
+        const rows = this.db.prepare('SELECT name, sum(n), sum(blocked) FROM name_roll WHERE hour >= ? AND hour < ? GROUP BY name ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
+        return rows.map(([name, n, blocked]) => ({ key: this.text(name) ?? `#${name}`, count: n, blocked }));
       }
       case 'clients': {
-        const rows = this.db.prepare(`SELECT client, sum(n), sum(${BLOCKED_SQL}) FROM roll WHERE hour >= ? AND hour < ? GROUP BY client ORDER BY sum(n) DESC LIMIT ?`).raw().all(h0, h1, limit) as [number, number, number][];
+        const rows = this.db.prepare('SELECT client, sum(n), sum(blocked) FROM roll_client WHERE hour >= ? AND hour < ? GROUP BY client ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
         return rows.map(([id, n, blocked]) => ({ key: this.text(id) ?? `#${id}`, count: n, blocked }));
       }
       case 'vendors':
-        return this.vendorCounts('WHERE hour >= ? AND hour < ? AND vendor != 0', [h0, h1], limit).map((v) => ({ key: v.vendor, count: v.blocked + v.allowed, blocked: v.blocked }));
+        return this.vendorCounts(h0, h1, limit).map((v) => ({ key: v.vendor, count: v.blocked + v.allowed, blocked: v.blocked }));
       case 'lists':
       case 'rules': {
         const table = args.kind === 'lists' ? 'list_roll' : 'rule_roll';
@@ -452,32 +430,30 @@ export class QueryLogStore implements ReadApi {
     const lo = keyOf(args.since);
     let hi = keyOf(args.until);
     if (args.cursor !== null && args.cursor < hi) hi = args.cursor;
-    if (hi <= lo) return { rows: [], next: null, scanned: 0 };
+    const none: Page = { rows: [], next: null, partial: false };
+    if (hi <= lo) return none;
     const where: string[] = ['q.id >= ?', 'q.id < ?'];
     const params: unknown[] = [];
-    if (args.client) {
-      const id = this.s.strGet.get(args.client) as number | undefined;
-      if (id === undefined) return { rows: [], next: null, scanned: 0 };
-      where.push('q.client = ?');
-      params.push(id);
-    }
-    if (args.vendor) {
-      const id = this.s.strGet.get(args.vendor) as number | undefined;
-      if (id === undefined) return { rows: [], next: null, scanned: 0 };
-      where.push('q.vendor = ?');
+    for (const [field, value] of [
+      ['client', args.client],
+      ['vendor', args.vendor],
+    ] as const) {
+      if (!value) continue;
+      const id = this.s.strGet.get(value) as number | undefined;
+      if (id === undefined) return none;
+      where.push(`q.${field} = ?`);
       params.push(id);
     }
     if (args.name) {
       const ids = this.db.prepare('SELECT id FROM str WHERE instr(s, ?) > 0 LIMIT 5000').pluck().all(args.name) as number[];
-      if (ids.length === 0) return { rows: [], next: null, scanned: 0 };
+      if (ids.length === 0) return none;
       where.push(`q.name IN (${ids.join(',')})`);
     }
     if (args.outcomes && args.outcomes.length > 0) where.push(`(q.flags & 7) IN (${args.outcomes.map((o) => o | 0).join(',')})`);
-    // Filters the client index cannot serve look at no more than PAGE_SCAN_ROWS rows: a rare match
-    // over millions of rows answers in bounded time with a cursor to go on from, instead of
-    // holding the writer for seconds.
-    const scanning = Boolean(args.name || args.vendor || (args.outcomes && args.outcomes.length > 0));
-    const bound = scanning ? (this.db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck().get(hi, lo, PAGE_SCAN_ROWS) as number | undefined) : undefined;
+    // A filtered page looks at no more than PAGE_SCAN_ROWS rows: a rare match among millions
+    // answers in bounded time with a cursor to go on from, instead of holding the writer for seconds.
+    const filtered = params.length > 0 || where.length > 2;
+    const bound = filtered ? (this.db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck().get(hi, lo, PAGE_SCAN_ROWS) as number | undefined) : undefined;
     const scanLo = bound === undefined ? lo : bound + 1;
     const raw = this.db
       .prepare(
@@ -512,7 +488,7 @@ export class QueryLogStore implements ReadApi {
     return rows.map(([id, total, window]) => ({ list: this.text(id) ?? `#${id}`, total, window }));
   }
 
-  size(): StoreSize {
+  size(_args?: Record<string, never>): StoreSize {
     const oldest = this.s.oldest.get() as number | null;
     return { bytes: this.fileBytes(), rows: this.rowCount, oldest: oldest === null ? null : timeOfKey(oldest) };
   }
@@ -563,40 +539,16 @@ export class QueryLogStore implements ReadApi {
     return id;
   }
 
+  /** Which rule and lists a block reason stands for: written once, read by the rule and list roll-ups. */
   private noteReason(reason: number, rule: string, lists: string[]): void {
-    if (this.reasonMeta.has(reason)) return;
-    const meta = { rule: this.strId(rule), lists: lists.map((l) => this.strId(l)) };
-    this.s.metaAdd.run(reason, meta.rule, JSON.stringify(lists));
-    this.reasonMeta.set(reason, meta);
+    if (this.knownReasons.has(reason)) return;
+    this.knownReasons.add(reason);
+    this.s.metaAdd.run(reason, this.strId(rule));
+    for (const l of lists) this.s.listAdd.run(reason, this.strId(l));
   }
 
-  /** Rule and lists behind a block reason; `create` adds list names missing from `str` (write path only). */
-  private metaOf(reason: number, create: boolean): { rule: number; lists: number[] } | null {
-    const known = this.reasonMeta.get(reason);
-    if (known) return known;
-    const row = this.s.metaGet.get(reason) as { rule: number; lists: string } | undefined;
-    if (!row) return null;
-    let names: unknown;
-    try {
-      names = JSON.parse(row.lists);
-    } catch {
-      names = [];
-    }
-    const lists: number[] = [];
-    for (const l of Array.isArray(names) ? names : []) {
-      const id = create ? this.strId(String(l)) : (this.s.strGet.get(String(l)) as number | undefined);
-      if (id !== undefined) lists.push(id);
-    }
-    const meta = { rule: row.rule, lists };
-    this.reasonMeta.set(reason, meta);
-    return meta;
-  }
-
-  private vendorCounts(where: string, params: unknown[], limit: number): VendorCount[] {
-    const rows = this.db
-      .prepare(`SELECT vendor, sum(${BLOCKED_SQL}), sum(${ANSWERED_SQL}) FROM roll ${where} GROUP BY vendor ORDER BY sum(n) DESC LIMIT ?`)
-      .raw()
-      .all(...params, limit) as [number, number, number][];
+  private vendorCounts(h0: number, h1: number, limit: number): VendorCount[] {
+    const rows = this.db.prepare('SELECT vendor, sum(blocked), sum(answered) FROM roll_vendor WHERE hour >= ? AND hour < ? GROUP BY vendor ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
     return rows.map(([id, blocked, answered]) => ({ vendor: this.text(id) ?? `#${id}`, blocked, allowed: answered - blocked }));
   }
 }

@@ -32,6 +32,10 @@ export interface TestServerOptions {
   ipv6?: boolean;
   allow?: string[];
   deny?: string[];
+  /** Settings only a config file can carry (devices, querylog-exclude-*…), written to a JSON config file. */
+  config?: Record<string, unknown>;
+  /** Use this data folder (kept on stop) instead of a fresh temporary one: restarts on the same data. */
+  dataDir?: string;
 }
 
 export async function compileLists(dataDir: string, lists: Record<string, string>, extra: { bundled?: boolean; allow?: string[]; deny?: string[] } = {}) {
@@ -55,11 +59,17 @@ export async function compileLists(dataDir: string, lists: Record<string, string
 }
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
-  const dataDir = tempDir();
+  const dataDir = opts.dataDir ?? tempDir();
   const upstream = await startFakeUpstream();
   await compileLists(dataDir, opts.lists ?? {}, opts);
+  let file: string | null = null;
+  if (opts.config) {
+    file = join(dataDir, 'test-config.json');
+    writeFileSync(file, JSON.stringify(opts.config));
+  }
   const listen = ['127.0.0.1:0', ...(opts.ipv6 === false ? [] : ['[::1]:0'])];
   const loaded = loadConfig({
+    file,
     env: {},
     flags: {
       'data-dir': dataDir,
@@ -89,7 +99,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     stop: async () => {
       await server.stop();
       await upstream.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

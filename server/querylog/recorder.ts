@@ -1,0 +1,216 @@
+// The DNS thread's side of the query log: a bounded, preallocated column buffer. record() writes a
+// few numbers into typed arrays and looks strings up in one Map (names, clients, reasons repeat);
+// no objects, no JSON, no Date per query. When the buffer is full the query is dropped from the
+// log and counted: DNS never waits for the log. cut() hands the rows over as a Batch.
+import { createHmac, randomBytes } from 'node:crypto';
+import { parseIp } from '../../common/config.js';
+import { ClientAcl } from '../acl.js';
+import type { BlockDecision } from '../blocklist.js';
+import type { Answer, Query } from '../pipeline/types.js';
+import { BLOCKED, OUTCOME_CODE } from './codes.js';
+import type { Batch, BlockReason } from './types.js';
+
+export type Anonymise = 'off' | 'truncate' | 'hash';
+
+export interface RecorderOptions {
+  capacity: number;
+  anonymise: Anonymise;
+  /** Addresses or ranges never logged. */
+  excludeClients: readonly string[];
+  /** Names never logged: the name and its subdomains; `=name` for the name only. */
+  excludeNames: readonly string[];
+  /** The decision behind a block right now, to learn which rule and lists a new block reason stands for. */
+  describeBlock?: (name: string) => BlockDecision | null;
+  /** Distinct strings remembered before the table starts over (bounds memory on odd traffic). */
+  maxStrings?: number;
+}
+
+const DEFAULT_MAX_STRINGS = 200_000;
+
+export class Recorder {
+  readonly capacity: number;
+  /** Rows waiting for the writer. */
+  length = 0;
+  dropped = 0;
+  excluded = 0;
+  private time: Float64Array;
+  private client: Int32Array;
+  private name: Int32Array;
+  private reason: Int32Array;
+  private vendor: Int32Array;
+  private upstream: Int32Array;
+  private qtype: Uint16Array;
+  private flags: Uint8Array;
+  private rcode: Uint16Array;
+  private us: Uint32Array;
+
+  private readonly ids = new Map<string, number>();
+  private readonly clientIds = new Map<string, number>();
+  private texts: string[] = [];
+  private base = 0;
+  private reset = false;
+  private reasons: BlockReason[] = [];
+  private readonly maxStrings: number;
+  private readonly excludeAcl: ClientAcl | null;
+  private readonly excludeExact: Set<string>;
+  private readonly excludeTree: Set<string>;
+  private readonly anonymiseClient: ((address: string) => string) | null;
+  private readonly describeBlock: ((name: string) => BlockDecision | null) | null;
+
+  constructor(opts: RecorderOptions) {
+    this.capacity = opts.capacity;
+    const c = opts.capacity;
+    this.time = new Float64Array(c);
+    this.client = new Int32Array(c);
+    this.name = new Int32Array(c);
+    this.reason = new Int32Array(c);
+    this.vendor = new Int32Array(c);
+    this.upstream = new Int32Array(c);
+    this.qtype = new Uint16Array(c);
+    this.flags = new Uint8Array(c);
+    this.rcode = new Uint16Array(c);
+    this.us = new Uint32Array(c);
+    this.maxStrings = opts.maxStrings ?? DEFAULT_MAX_STRINGS;
+    this.excludeAcl = opts.excludeClients.length > 0 ? new ClientAcl(opts.excludeClients) : null;
+    this.excludeExact = new Set(opts.excludeNames.filter((n) => n.startsWith('=')).map((n) => n.slice(1).toLowerCase().replace(/\.$/, '')));
+    this.excludeTree = new Set(opts.excludeNames.filter((n) => !n.startsWith('=')).map((n) => n.toLowerCase().replace(/^\*\./, '').replace(/\.$/, '')));
+    this.anonymiseClient = opts.anonymise === 'truncate' ? truncateAddress : opts.anonymise === 'hash' ? pseudonymiser() : null;
+    this.describeBlock = opts.describeBlock ?? null;
+  }
+
+  /** Hot path. Returns false when the query was dropped because the buffer is full. */
+  record(query: Query, answer: Answer, ms: number): boolean {
+    const i = this.length;
+    if (i >= this.capacity) {
+      this.dropped++;
+      return false;
+    }
+    const name = query.q.name;
+    if ((this.excludeAcl !== null && this.excludeAcl.allows(query.client.address)) || ((this.excludeExact.size > 0 || this.excludeTree.size > 0) && this.isExcludedName(name))) {
+      this.excluded++;
+      return true;
+    }
+    const outcome = OUTCOME_CODE[answer.outcome] ?? OUTCOME_CODE.servfail;
+    this.time[i] = Date.now();
+    this.client[i] = this.clientId(query.client.address);
+    this.name[i] = this.intern(name);
+    const reason = answer.reason;
+    if (reason) {
+      const before = this.base + this.texts.length;
+      const id = this.intern(reason);
+      this.reason[i] = id;
+      if (outcome === BLOCKED && id >= before) this.noteBlockReason(id, reason, name);
+    } else this.reason[i] = -1;
+    this.vendor[i] = answer.vendor ? this.intern(answer.vendor) : -1;
+    this.upstream[i] = answer.upstream ? this.intern(answer.upstream) : -1;
+    this.qtype[i] = query.q.qtype;
+    this.flags[i] = outcome | (query.protocol === 'tcp' ? 8 : 0);
+    this.rcode[i] = answer.rcode;
+    this.us[i] = ms >= 4_000_000 ? 0xffffffff : Math.round(ms * 1000);
+    this.length = i + 1;
+    return true;
+  }
+
+  /** The rows so far as a Batch (copied out, so the buffer is free for the next ones). */
+  cut(): Batch {
+    const n = this.length;
+    const batch: Batch = {
+      n,
+      time: this.time.slice(0, n),
+      client: this.client.slice(0, n),
+      name: this.name.slice(0, n),
+      reason: this.reason.slice(0, n),
+      vendor: this.vendor.slice(0, n),
+      upstream: this.upstream.slice(0, n),
+      qtype: this.qtype.slice(0, n),
+      flags: this.flags.slice(0, n),
+      rcode: this.rcode.slice(0, n),
+      us: this.us.slice(0, n),
+      strings: { reset: this.reset, base: this.base, texts: this.texts },
+      reasons: this.reasons,
+    };
+    this.length = 0;
+    this.reset = false;
+    this.base += this.texts.length;
+    this.texts = [];
+    this.reasons = [];
+    // Start the string table over between batches, never inside one, so every id in a batch
+    // means what the writer was told.
+    if (this.ids.size + this.clientIds.size >= this.maxStrings) {
+      this.ids.clear();
+      this.clientIds.clear();
+      this.base = 0;
+      this.reset = true;
+    }
+    return batch;
+  }
+
+  private intern(text: string): number {
+    const known = this.ids.get(text);
+    if (known !== undefined) return known;
+    const id = this.base + this.texts.length;
+    this.texts.push(text);
+    this.ids.set(text, id);
+    return id;
+  }
+
+  private clientId(address: string): number {
+    const known = this.clientIds.get(address);
+    if (known !== undefined) return known;
+    const id = this.intern(this.anonymiseClient ? this.anonymiseClient(address) : address);
+    this.clientIds.set(address, id);
+    return id;
+  }
+
+  /** First sight of a block reason: ask which rule and lists it stands for (once per reason, not per query). */
+  private noteBlockReason(id: number, reason: string, name: string): void {
+    if (!this.describeBlock) return;
+    // A CNAME block names the target the rule matched: "CNAME <target>: <rule> (<lists>)".
+    let subject = name;
+    let expected = reason;
+    if (reason.startsWith('CNAME ')) {
+      const colon = reason.indexOf(': ');
+      if (colon > 6) {
+        subject = reason.slice(6, colon);
+        expected = reason.slice(colon + 2);
+      }
+    }
+    let d: BlockDecision | null = null;
+    try {
+      d = this.describeBlock(subject);
+    } catch {
+      d = null;
+    }
+    if (d && d.action === 'block' && d.reason === expected) this.reasons.push({ reason: id, rule: d.reason, lists: d.sources.slice() });
+  }
+
+  private isExcludedName(name: string): boolean {
+    if (this.excludeExact.has(name)) return true;
+    if (this.excludeTree.size === 0) return false;
+    let i = 0;
+    for (;;) {
+      if (this.excludeTree.has(i === 0 ? name : name.slice(i))) return true;
+      const dot = name.indexOf('.', i);
+      if (dot === -1) return false;
+      i = dot + 1;
+    }
+  }
+}
+
+/** IPv4 to its /24, IPv6 to its /56: the household stays, the device goes. */
+export function truncateAddress(address: string): string {
+  const b = parseIp(address);
+  if (!b) return 'unknown';
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.0/24`;
+  const isMapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  if (isMapped) return `${b[12]}.${b[13]}.${b[14]}.0/24`;
+  const words: string[] = [];
+  for (let i = 0; i < 8; i += 2) words.push(((b[i] << 8) | (i === 6 ? b[i + 1] & 0 : b[i + 1])).toString(16));
+  return `${words.join(':')}::/56`;
+}
+
+/** A keyed hash with a key that lives only in this process: pseudonyms cannot be reversed from the log, and change at every restart. */
+function pseudonymiser(): (address: string) => string {
+  const key = randomBytes(32);
+  return (address) => `client-${createHmac('sha256', key).update(address).digest('hex').slice(0, 10)}`;
+}

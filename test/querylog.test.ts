@@ -1,0 +1,523 @@
+// The query log on real SQLite files: the recorder's bounded buffer, batches written in one
+// transaction with roll-ups that agree with the raw rows, paging, retention, the size cap,
+// privacy settings, memory-only mode, the writer thread from the built package, and a server
+// killed with SIGKILL under load.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../common/log.js';
+import { VendorCatalog } from '../common/vendors.js';
+import type { BlockDecision } from '../server/blocklist.js';
+import type { Answer, Outcome, Query } from '../server/pipeline/types.js';
+import { OUTCOME_CODE } from '../server/querylog/codes.js';
+import { QUERYLOG_FILE, QueryLog, type QueryLogOptions } from '../server/querylog/querylog.js';
+import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
+import { HOUR_MS, QueryLogStore } from '../server/querylog/store.js';
+import type { Batch } from '../server/querylog/types.js';
+import type { ParsedQuery } from '../server/wire/query.js';
+import { makeQuery, udpExchange } from './helpers/dns-client.js';
+import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
+import { compileLists, tempDir } from './helpers/server.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const catalog = VendorCatalog.load();
+const quiet = createLogger('error');
+
+function query(name: string, client = '192.168.1.10', opts: { qtype?: number; protocol?: 'udp' | 'tcp' } = {}): Query {
+  const q: ParsedQuery = { id: 1, flags: 0x0100, opcode: 0, rd: true, cd: false, ad: false, name, qtype: opts.qtype ?? 1, qclass: 1, questionEnd: 0, edns: null };
+  return { msg: Buffer.alloc(0), q, client: { address: client, port: 5353, family: client.includes(':') ? 6 : 4 }, protocol: opts.protocol ?? 'udp', receivedAt: 0 };
+}
+
+function answer(outcome: Outcome, reason: string, extra: Partial<Answer> = {}): Answer {
+  return { wire: Buffer.alloc(0), outcome, reason, rcode: 0, ...extra };
+}
+
+const blockedAnswer = (rule: string, list: string) => answer('blocked', `||${rule}^ (${list})`, { vendor: null });
+
+function openStore(dir: string, opts: { retentionMs?: number; maxBytes?: number } = {}): QueryLogStore {
+  return QueryLogStore.open({ path: join(dir, QUERYLOG_FILE), retentionMs: opts.retentionMs ?? 7 * 86_400_000, maxBytes: opts.maxBytes ?? 256 * 1024 * 1024, catalog });
+}
+
+function logOptions(dataDir: string, over: Partial<QueryLogOptions> = {}): QueryLogOptions {
+  return {
+    mode: 'disk',
+    dataDir,
+    retentionMs: 7 * 86_400_000,
+    maxBytes: 64 * 1024 * 1024,
+    flushIntervalMs: 60_000,
+    capacity: 10_000,
+    anonymise: 'off',
+    excludeClients: [],
+    excludeNames: [],
+    catalog,
+    log: quiet,
+    backend: 'inline',
+    maintainIntervalMs: 3_600_000,
+    ...over,
+  };
+}
+
+/** A deterministic stream of varied queries (names, clients, outcomes, vendors). */
+function fill(rec: Recorder, n: number, seed = 1): void {
+  // mulberry32: small, seeded, with good low bits.
+  let x = seed >>> 0;
+  const rnd = (m: number) => {
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = x;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) % m;
+  };
+  const names = ['www.example.org', 'tracking.miui.com', 'api.example.com', 'ads.example.net', 'data.mistat.xiaomi.com', 'cdn.example.org', 'graph.facebook.com'];
+  const outcomes: Outcome[] = ['forwarded', 'cached', 'blocked', 'blocked', 'cached', 'local', 'servfail', 'refused'];
+  for (let i = 0; i < n; i++) {
+    const name = names[rnd(names.length)];
+    const client = `192.168.1.${10 + rnd(5)}`;
+    const outcome = outcomes[rnd(outcomes.length)];
+    const a = outcome === 'blocked' ? blockedAnswer(name, rnd(2) ? 'list-a' : 'list-b') : answer(outcome, outcome === 'forwarded' ? 'upstream udp://192.0.2.53:53' : outcome, outcome === 'forwarded' ? { upstream: 'udp://192.0.2.53:53' } : {});
+    rec.record(query(name, client, { protocol: rnd(4) === 0 ? 'tcp' : 'udp', qtype: rnd(3) === 0 ? 28 : 1 }), a, rnd(50) / 10);
+  }
+}
+
+function shiftTime(b: Batch, ms: number): Batch {
+  for (let i = 0; i < b.n; i++) b.time[i] += ms;
+  return b;
+}
+
+describe('the recorder (DNS thread side)', () => {
+  it('drops and counts queries once its buffer is full, and never throws', () => {
+    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    for (let i = 0; i < 15; i++) rec.record(query(`n${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+    expect(rec.length).toBe(10);
+    expect(rec.dropped).toBe(5);
+    const b = rec.cut();
+    expect(b.n).toBe(10);
+    expect(rec.length).toBe(0);
+    rec.record(query('after.example.org'), answer('cached', 'cache'), 1);
+    expect(rec.length).toBe(1);
+  });
+
+  it('sends each distinct string once: later batches refer to it by id', () => {
+    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    for (let i = 0; i < 5; i++) rec.record(query('same.example.org'), answer('cached', 'cache'), 1);
+    const first = rec.cut();
+    expect(first.strings.texts).toEqual(['192.168.1.10', 'same.example.org', 'cache']);
+    rec.record(query('same.example.org'), answer('cached', 'cache'), 1);
+    const second = rec.cut();
+    expect(second.strings.texts).toEqual([]);
+    expect(second.name[0]).toBe(first.name[0]);
+  });
+
+  it('leaves excluded clients and names out of the log', () => {
+    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: ['192.168.1.50', '10.0.0.0/8'], excludeNames: ['private.example.org', '=exact.example.net'] });
+    rec.record(query('a.example.org', '192.168.1.50'), answer('cached', 'cache'), 1);
+    rec.record(query('a.example.org', '10.1.2.3'), answer('cached', 'cache'), 1);
+    rec.record(query('deep.private.example.org'), answer('cached', 'cache'), 1);
+    rec.record(query('exact.example.net'), answer('cached', 'cache'), 1);
+    rec.record(query('sub.exact.example.net'), answer('cached', 'cache'), 1);
+    rec.record(query('kept.example.org', '192.168.1.51'), answer('cached', 'cache'), 1);
+    expect(rec.excluded).toBe(4);
+    const b = rec.cut();
+    expect(b.n).toBe(2);
+    expect(b.strings.texts).toContain('sub.exact.example.net');
+    expect(b.strings.texts).not.toContain('deep.private.example.org');
+  });
+
+  it('anonymises clients: truncation keeps the network, hashing keeps devices apart without the address', () => {
+    expect(truncateAddress('192.168.1.77')).toBe('192.168.1.0/24');
+    expect(truncateAddress('2001:db8:1234:5678:9abc::1')).toBe('2001:db8:1234:5600::/56');
+    expect(truncateAddress('::ffff:10.1.2.3')).toBe('10.1.2.0/24');
+    const rec = new Recorder({ capacity: 100, anonymise: 'hash', excludeClients: [], excludeNames: [] });
+    rec.record(query('a.example.org', '192.168.1.77'), answer('cached', 'cache'), 1);
+    rec.record(query('a.example.org', '192.168.1.78'), answer('cached', 'cache'), 1);
+    rec.record(query('a.example.org', '192.168.1.77'), answer('cached', 'cache'), 1);
+    const b = rec.cut();
+    const clients = b.strings.texts.filter((t) => t.startsWith('client-'));
+    expect(clients).toHaveLength(2);
+    expect(b.strings.texts.join(' ')).not.toMatch(/192\.168/);
+    expect(b.client[0]).toBe(b.client[2]);
+  });
+
+  it('asks once which rule and lists a new block reason stands for, CNAME blocks included', () => {
+    const asked: string[] = [];
+    const describeBlock = (name: string): BlockDecision => {
+      asked.push(name);
+      return { action: 'block', vendor: null, sources: ['list-a', 'list-b'], reason: `||${name}^ (list-a, list-b)` };
+    };
+    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [], describeBlock });
+    for (let i = 0; i < 3; i++) rec.record(query('t.example.org'), answer('blocked', '||t.example.org^ (list-a, list-b)'), 1);
+    rec.record(query('shop.example.com'), answer('blocked', 'CNAME x.tracker.example.net: ||x.tracker.example.net^ (list-a, list-b)'), 1);
+    expect(asked).toEqual(['t.example.org', 'x.tracker.example.net']);
+    const b = rec.cut();
+    expect(b.reasons.map((r) => r.lists)).toEqual([
+      ['list-a', 'list-b'],
+      ['list-a', 'list-b'],
+    ]);
+  });
+});
+
+describe('the store (SQLite file)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir('hushdns-querylog-');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a batch in one transaction with roll-ups that agree with the raw rows', () => {
+    const sub = join(dir, 'rollups');
+    rmSync(sub, { recursive: true, force: true });
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = new Recorder({
+      capacity: 5000,
+      anonymise: 'off',
+      excludeClients: [],
+      excludeNames: [],
+      describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }),
+    });
+    fill(rec, 3000);
+    store.write(rec.cut());
+    fill(rec, 2000, 7);
+    store.write(rec.cut());
+    const now = Date.now();
+    const summary = store.summary({ since: now - HOUR_MS * 2, until: now + 1000, topVendors: 10 });
+    const devices = store.devices({ since: now - HOUR_MS * 2, until: now + 1000 });
+    store.close();
+
+    const db = new Database(join(sub, QUERYLOG_FILE), { readonly: true });
+    const raw = db.prepare('SELECT flags & 7 AS outcome, count(*) AS n FROM q GROUP BY outcome').all() as { outcome: number; n: number }[];
+    const perClient = db.prepare('SELECT s AS client, count(*) AS n FROM q JOIN str ON str.id = q.client GROUP BY client').all() as { client: string; n: number }[];
+    const xiaomi = db.prepare("SELECT count(*) FROM q JOIN str ON str.id = q.vendor WHERE str.s = 'xiaomi'").pluck().get() as number;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+
+    expect(summary.total).toBe(5000);
+    expect(raw.reduce((s, r) => s + r.n, 0)).toBe(5000);
+    for (const r of raw) expect(summary.byOutcome[Object.keys(OUTCOME_CODE)[r.outcome] as Outcome], `outcome ${r.outcome}`).toBe(r.n);
+    expect(summary.blocked).toBe(raw.find((r) => r.outcome === OUTCOME_CODE.blocked)!.n);
+    for (const c of perClient) expect(devices.find((d) => d.client === c.client)?.total, c.client).toBe(c.n);
+    // Names of the Xiaomi catalogue are attributed to the vendor even when the answer named none.
+    expect(xiaomi).toBeGreaterThan(0);
+    const xiaomiInRollups = devices.flatMap((d) => d.vendors).filter((v) => v.vendor === 'xiaomi');
+    expect(xiaomiInRollups.length).toBeGreaterThan(0);
+    expect(summary.topVendors.map((v) => v.vendor)).toContain('xiaomi');
+  });
+
+  it('counts blocks per rule and per source list', () => {
+    const sub = join(dir, 'hits');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = new Recorder({
+      capacity: 100,
+      anonymise: 'off',
+      excludeClients: [],
+      excludeNames: [],
+      describeBlock: (name) => ({ action: 'block', vendor: null, sources: name.includes('ads') ? ['ads-list', 'big-list'] : ['big-list'], reason: `||${name}^ (${name.includes('ads') ? 'ads-list, big-list' : 'big-list'})` }),
+    });
+    for (let i = 0; i < 3; i++) rec.record(query('ads.example.org'), answer('blocked', '||ads.example.org^ (ads-list, big-list)'), 1);
+    for (let i = 0; i < 2; i++) rec.record(query('t.example.net'), answer('blocked', '||t.example.net^ (big-list)'), 1);
+    rec.record(query('ok.example.org'), answer('forwarded', 'upstream x'), 1);
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    expect(Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]))).toEqual({ 'ads-list': 3, 'big-list': 5 });
+    const top = store.top({ ...w, kind: 'blocked', limit: 10 });
+    expect(top[0]).toMatchObject({ key: 'ads.example.org', count: 3, rule: '||ads.example.org^ (ads-list, big-list)', lists: ['ads-list', 'big-list'] });
+    expect(store.top({ ...w, kind: 'lists', limit: 10 })).toEqual([
+      { key: 'big-list', count: 5, blocked: 5 },
+      { key: 'ads-list', count: 3, blocked: 3 },
+    ]);
+    expect(store.top({ ...w, kind: 'queried', limit: 10 }).map((e) => e.key)).toEqual(['ads.example.org', 't.example.net', 'ok.example.org']);
+    store.close();
+  });
+
+  it('pages newest first through every row exactly once, with and without filters', () => {
+    const sub = join(dir, 'paging');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = new Recorder({ capacity: 3000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    fill(rec, 2500, 3);
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    const collect = (filter: { client?: string; name?: string; outcomes?: number[] }) => {
+      const keys: number[] = [];
+      let cursor: number | null = null;
+      for (let pages = 0; pages < 100; pages++) {
+        const p = store.page({ ...w, limit: 97, cursor, ...filter });
+        keys.push(...p.rows.map((r) => r.key));
+        for (const r of p.rows) {
+          if (filter.client) expect(r.client).toBe(filter.client);
+          if (filter.name) expect(r.name).toContain(filter.name);
+        }
+        if (p.next === null) break;
+        cursor = p.next;
+      }
+      return keys;
+    };
+    const all = collect({});
+    expect(all).toHaveLength(2500);
+    expect(new Set(all).size).toBe(2500);
+    expect([...all].sort((a, b) => b - a)).toEqual(all);
+    const db = new Database(join(sub, QUERYLOG_FILE), { readonly: true });
+    const count = (sql: string) => db.prepare(sql).pluck().get() as number;
+    expect(collect({ client: '192.168.1.12' })).toHaveLength(count("SELECT count(*) FROM q JOIN str ON str.id = q.client WHERE s = '192.168.1.12'"));
+    expect(collect({ name: 'miui' })).toHaveLength(count("SELECT count(*) FROM q JOIN str ON str.id = q.name WHERE s LIKE '%miui%'"));
+    expect(collect({ outcomes: [OUTCOME_CODE.blocked] })).toHaveLength(count(`SELECT count(*) FROM q WHERE flags & 7 = ${OUTCOME_CODE.blocked}`));
+    db.close();
+    store.close();
+  });
+
+  it('prunes rows and roll-ups older than the retention', () => {
+    const sub = join(dir, 'retention');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub, { retentionMs: 2 * HOUR_MS });
+    const rec = new Recorder({ capacity: 1000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    fill(rec, 300);
+    store.write(shiftTime(rec.cut(), -5 * HOUR_MS));
+    fill(rec, 200, 5);
+    store.write(rec.cut());
+    const now = Date.now();
+    expect(store.summary({ since: now - 10 * HOUR_MS, until: now + 1000, topVendors: 5 }).total).toBe(500);
+    const r = store.maintain(now);
+    expect(r.deletedRows).toBe(300);
+    expect(store.size({}).rows).toBe(200);
+    expect(store.summary({ since: now - 10 * HOUR_MS, until: now + 1000, topVendors: 5 }).total).toBe(200);
+    expect(store.size({}).oldest).toBeGreaterThan(now - HOUR_MS);
+    store.close();
+  });
+
+  it('keeps the file under its size cap by dropping the oldest hours first', () => {
+    const sub = join(dir, 'size');
+    execFileSync('mkdir', ['-p', sub]);
+    const cap = 2 * 1024 * 1024;
+    const store = openStore(sub, { maxBytes: cap });
+    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    for (let h = 30; h >= 0; h--) {
+      for (let i = 0; i < 2000; i++) rec.record(query(`host-${h}-${i % 400}.example.org`, `192.168.1.${i % 50}`), answer('forwarded', 'upstream udp://192.0.2.53:53'), 1);
+      store.write(shiftTime(rec.cut(), -h * HOUR_MS));
+    }
+    expect(store.size({}).bytes).toBeGreaterThan(cap);
+    const r = store.maintain();
+    expect(r.deletedRows).toBeGreaterThan(0);
+    expect(store.size({}).bytes).toBeLessThanOrEqual(cap);
+    const oldest = store.size({}).oldest!;
+    expect(oldest).toBeGreaterThan(Date.now() - 30 * HOUR_MS);
+    // The newest hour survives whole.
+    const now = Date.now();
+    expect(store.page({ since: now - HOUR_MS / 2, until: now + 1000, limit: 1000, cursor: null }).rows.length).toBeGreaterThan(0);
+    store.close();
+    expect(statSync(join(sub, QUERYLOG_FILE)).size).toBeLessThanOrEqual(cap);
+  });
+
+  it('moves an unreadable log aside and starts a new one', () => {
+    const sub = join(dir, 'garbage');
+    execFileSync('mkdir', ['-p', sub]);
+    writeFileSync(join(sub, QUERYLOG_FILE), 'this is not a database, just bytes '.repeat(200));
+    const store = openStore(sub);
+    expect(store.setAside).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
+    expect(existsSync(store.setAside!)).toBe(true);
+    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    rec.record(query('a.example.org'), answer('cached', 'cache'), 1);
+    store.write(rec.cut());
+    expect(store.size({}).rows).toBe(1);
+    store.close();
+  });
+});
+
+describe('the query log (timer, buffer, modes)', () => {
+  it('writes at most one batch per flush interval under steady load', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs: 250 }));
+    const started = Date.now();
+    let sent = 0;
+    while (Date.now() - started < 1300) {
+      for (let i = 0; i < 50; i++) log.record(query(`n${sent++ % 300}.example.org`), answer('forwarded', 'upstream x'), 1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const elapsed = Date.now() - started;
+    const before = log.status();
+    expect(before.dropped).toBe(0);
+    expect(before.flushes).toBeGreaterThanOrEqual(3);
+    expect(before.flushes).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
+    await log.close();
+    expect(log.status().rowsWritten).toBe(sent);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('writes early (before the interval) only when the buffer is three quarters full, and drops beyond it', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs: 60_000, capacity: 1000 }));
+    for (let i = 0; i < 700; i++) log.record(query('a.example.org'), answer('cached', 'cache'), 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.status().flushes).toBe(0);
+    for (let i = 0; i < 100; i++) log.record(query('a.example.org'), answer('cached', 'cache'), 1);
+    for (let i = 0; i < 50 && log.status().flushes === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(log.status().flushes).toBe(1);
+    expect(log.status().rowsWritten).toBe(800);
+    // More than the buffer holds in one turn of the event loop: the rest is dropped and counted.
+    for (let i = 0; i < 1500; i++) log.record(query('b.example.org'), answer('cached', 'cache'), 1);
+    expect(log.status().dropped).toBe(500);
+    await log.close();
+    expect(log.status().rowsWritten).toBe(1800);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('in memory mode writes nothing to disk and still answers every read', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { mode: 'memory' }));
+    for (let i = 0; i < 20; i++) log.record(query('tracking.miui.com', '192.168.1.5'), answer('blocked', '||miui.com^ (xiaomi)', { vendor: 'xiaomi' }), 1);
+    await log.flush();
+    const now = Date.now();
+    const s = await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 5 });
+    expect(s).toMatchObject({ total: 20, blocked: 20, clients: 1 });
+    expect((await log.read('page', { since: now - HOUR_MS, until: now + 1000, limit: 5, cursor: null })).rows).toHaveLength(5);
+    await log.close();
+    expect(readdirSync(dataDir)).toEqual([]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('with the log off records nothing and says so on reads', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { mode: 'off' }));
+    log.record(query('a.example.org'), answer('cached', 'cache'), 1);
+    expect(log.status()).toMatchObject({ mode: 'off', queued: 0 });
+    await expect(log.read('summary', { since: 0, until: 1, topVendors: 1 })).rejects.toThrow(/off/);
+    await log.close();
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+});
+
+// ---- from the built package: the writer thread and the real CLI ---------------------------
+
+const DIST_WORKER = join(ROOT, 'dist', 'server', 'querylog', 'worker.js');
+
+/** True when every TypeScript source of the server has a compiled output at least as new. */
+function distIsFresh(): boolean {
+  const stale = (dir: string): boolean =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).some((e) => {
+      const rel = join(dir, e.name);
+      if (e.isDirectory()) return stale(rel);
+      if (!e.name.endsWith('.ts')) return false;
+      const out = join(ROOT, 'dist', rel.replace(/\.ts$/, '.js'));
+      return !existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, rel)).mtimeMs;
+    });
+  const cli = join(ROOT, 'dist', 'cli.js');
+  return existsSync(cli) && statSync(cli).mtimeMs >= statSync(join(ROOT, 'cli.ts')).mtimeMs && !['common', 'server', 'compiler'].some(stale);
+}
+const DIST_CLI = join(ROOT, 'dist', 'cli.js');
+
+describe('from the built package (dist/)', () => {
+  let built = false;
+  beforeAll(() => {
+    // The writer thread and `hushdns serve` run compiled JavaScript. `npm test` builds first; when
+    // a source is newer than its output (a run of this file alone), build what is in the tree now.
+    if (!distIsFresh()) {
+      try {
+        execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
+      } catch (err) {
+        // Type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal.
+        if (!existsSync(DIST_WORKER) || !existsSync(DIST_CLI)) throw err;
+      }
+    }
+    built = existsSync(DIST_WORKER) && existsSync(DIST_CLI);
+  }, 180_000);
+
+  it('the writer thread writes and reads like the inline store', async () => {
+    expect(built).toBe(true);
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { backend: 'worker', workerFile: DIST_WORKER, describeBlock: (n) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${n}^ (list-a)` }) }));
+    expect(log.status().backend).toBe('worker');
+    for (let i = 0; i < 500; i++) log.record(query(i % 2 ? 'ads.example.org' : 'www.example.org', `192.168.1.${i % 3}`), i % 2 ? answer('blocked', '||ads.example.org^ (list-a)') : answer('forwarded', 'upstream x'), 1);
+    await log.flush();
+    const now = Date.now();
+    const w = { since: now - HOUR_MS, until: now + 1000 };
+    expect(await log.read('summary', { ...w, topVendors: 3 })).toMatchObject({ total: 500, blocked: 250, clients: 3 });
+    expect((await log.read('devices', w)).map((d) => d.total).sort()).toEqual([166, 167, 167]);
+    expect(await log.read('listHits', w)).toEqual([{ list: 'list-a', total: 250, window: 250 }]);
+    await log.close();
+    const db = new Database(join(dataDir, QUERYLOG_FILE), { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(500);
+    db.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  describe('a server killed with SIGKILL under load', () => {
+    let upstream: FakeUpstream;
+    let child: ChildProcess | null = null;
+    let dataDir: string;
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+      dataDir = tempDir();
+      await compileLists(dataDir, { 'block.txt#domains': 'blocked.example.org\n' });
+    });
+    afterAll(async () => {
+      child?.kill('SIGKILL');
+      await upstream.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('leaves a log that passes integrity_check and misses at most the last batch', async () => {
+      expect(built).toBe(true);
+      const flushMs = 250;
+      child = spawn(
+        process.execPath,
+        [DIST_CLI, 'serve', '--data-dir', dataDir, '--dns-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--upstream', `udp://127.0.0.1:${upstream.port}`, '--refresh-interval', '0', '--querylog-flush-interval', `${flushMs}ms`, '--rate-limit', '0', '--log-level', 'info'],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HUSHDNS_CONFIG: '' } },
+      );
+      const port = await new Promise<number>((resolvePort, reject) => {
+        let err = '';
+        const timer = setTimeout(() => reject(new Error(`serve did not start within 20 s: ${err.slice(-500)}`)), 20_000);
+        child!.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /"msg":"hushdns is answering".*?"dns":\["127\.0\.0\.1:(\d+)"\]/.exec(err);
+          if (m) {
+            clearTimeout(timer);
+            resolvePort(Number(m[1]));
+          }
+        });
+        child!.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err.slice(-500)}`)));
+      });
+
+      // Load: 64 queries in flight at all times for ~1.5 s; the time of every answer is kept.
+      const answeredAt: number[] = [];
+      let stop = false;
+      let n = 0;
+      const worker = async () => {
+        while (!stop) {
+          const name = n++ % 5 === 0 ? 'blocked.example.org' : `host${n % 500}.example.org`;
+          try {
+            await udpExchange('127.0.0.1', port, makeQuery(name, 'A'), 1000);
+            answeredAt.push(Date.now());
+          } catch {
+            if (stop) return;
+          }
+        }
+      };
+      const workers = Array.from({ length: 64 }, worker);
+      // Under load for at least a second and several batches, bounded in time on a slow machine.
+      const loadStarted = Date.now();
+      while (Date.now() - loadStarted < 15_000 && (Date.now() - loadStarted < 1000 || answeredAt.length < 600)) await new Promise((r) => setTimeout(r, 50));
+      const killedAt = Date.now();
+      child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+
+      const db = new Database(join(dataDir, QUERYLOG_FILE));
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const rows = db.prepare('SELECT count(*) FROM q').pluck().get() as number;
+      const rolled = db.prepare('SELECT sum(n) FROM roll_outcome').pluck().get() as number;
+      db.close();
+      const answered = answeredAt.length;
+      const settled = answeredAt.filter((t) => t < killedAt - 4 * flushMs).length;
+      expect(answered).toBeGreaterThan(100);
+      // Every answer older than a few flush intervals is in the log; nothing is there twice or invented.
+      expect(rows).toBeGreaterThanOrEqual(settled);
+      expect(rows).toBeLessThanOrEqual(answered);
+      // Raw rows and roll-ups were committed together.
+      expect(rolled).toBe(rows);
+    }, 60_000);
+  });
+});
