@@ -20,6 +20,7 @@ import {
   type ClaimRow,
   type ClaimScope,
 } from '../common/decision.js';
+import { RecentMap } from '../common/recent-map.js';
 import { Meta, SCHEMA_VERSION } from '../common/schema.js';
 
 export type BlocklistErrorCode = 'missing' | 'unreadable' | 'wrong-schema' | 'corrupt';
@@ -167,8 +168,7 @@ export class Blocklist {
   private readonly invalidPatterns: { id: number; pattern: string; error: string }[];
   private readonly meta: Map<string, string>;
   private readonly bytes: number;
-  private readonly cache = new Map<string, BlockDecision>();
-  private readonly cacheMax: number;
+  private readonly cache: RecentMap<string, BlockDecision>;
   private readonly lookupRow: (candidate: string, offset: number) => Row | undefined;
   private currentKey = '';
   private currentNameLength = 0;
@@ -178,7 +178,7 @@ export class Blocklist {
   private constructor(path: string, db: Database.Database, opts: BlocklistOptions) {
     this.path = path;
     this.db = db;
-    this.cacheMax = Math.max(0, opts.cacheSize ?? DEFAULT_CACHE);
+    this.cache = new RecentMap(Math.max(0, opts.cacheSize ?? DEFAULT_CACHE));
     this.meta = new Map((db.prepare('SELECT key, value FROM meta').raw().all() as [string, string][]).map(([k, v]) => [k, v]));
     const metaVersion = Number(this.meta.get(Meta.SchemaVersion));
     if (metaVersion !== SCHEMA_VERSION) {
@@ -257,19 +257,10 @@ export class Blocklist {
 
   /** The decision for a name (lowercase, no trailing dot). Hot path. */
   decide(name: string): BlockDecision {
-    const cache = this.cache;
-    const hit = cache.get(name);
-    if (hit !== undefined) {
-      // Refresh recency: Map keeps insertion order, so the first key is always the least recent.
-      cache.delete(name);
-      cache.set(name, hit);
-      return hit;
-    }
+    const hit = this.cache.get(name);
+    if (hit !== undefined) return hit;
     const d = this.compute(name);
-    if (this.cacheMax > 0) {
-      if (cache.size >= this.cacheMax) cache.delete(cache.keys().next().value as string);
-      cache.set(name, d);
-    }
+    this.cache.set(name, d);
     return d;
   }
 
@@ -317,7 +308,7 @@ export class Blocklist {
       bytes: this.bytes,
       invalidPatterns: this.invalidPatterns,
       lookupErrors: this.lookupErrors,
-      cache: { size: this.cache.size, max: this.cacheMax },
+      cache: { size: this.cache.size, max: this.cache.max },
     };
   }
 

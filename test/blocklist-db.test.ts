@@ -431,10 +431,12 @@ describe('reading the table (server/blocklist.ts)', () => {
   });
 
   it('keeps its decision cache bounded', () => {
-    const small = Blocklist.open(path, { cacheSize: 3 });
+    const small = Blocklist.open(path, { cacheSize: 4 });
     try {
       for (let i = 0; i < 20; i++) small.decide(`n${i}.tracking.example.com`);
-      expect(small.info().cache.size).toBe(3);
+      // Two generations of two: the newest names stay, older ones go.
+      expect(small.info().cache.size).toBeLessThanOrEqual(4);
+      expect(small.info().cache.size).toBeGreaterThanOrEqual(2);
       expect(small.decide('n0.tracking.example.com').action).toBe('block');
     } finally {
       small.close();
