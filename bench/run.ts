@@ -111,7 +111,8 @@ export interface BenchResult {
   table: { names: number; sha256: string; rules: number | null; compileWallMs: number; compilePeakMiB: number; sources: string[]; exports: Record<string, string> };
   workloads: { id: WorkloadId; label: string; lines: Workload['lines']; composition?: string }[];
   systems: SystemResult[];
-  targets: TargetRow[];
+  /** The targets checked for each hushdns configuration measured (default settings first). */
+  targets: { system: SystemId; label: string; rows: TargetRow[] }[];
   profiles: { workload: WorkloadId; summary: ProfileSummary; file: string }[];
   notes: string[];
 }
@@ -508,7 +509,11 @@ export function formatResult(r: BenchResult): string {
   out.push('');
   out.push('### Targets (issue 8) for hushdns');
   out.push('');
-  out.push(markdownTable(['metric', 'target', 'hushdns', 'met'], r.targets.map((t) => [t.metric, t.target, t.value, t.verdict])));
+  if (r.targets.length > 0) {
+    const headers = ['metric', 'target', ...r.targets.flatMap((t) => [t.label, 'met'])];
+    const rows = r.targets[0].rows.map((row, i) => [row.metric, row.target, ...r.targets.flatMap((t) => [t.rows[i].value, t.rows[i].verdict])]);
+    out.push(markdownTable(headers, rows));
+  }
   out.push('');
   out.push(`Table: ${r.table.sources.length} source(s), compiled in ${(r.table.compileWallMs / 1000).toFixed(1)} s (peak ${r.table.compilePeakMiB.toFixed(0)} MiB); exports: ${Object.entries(r.table.exports).map(([k, v]) => `${k}: ${v.replace(/^exported /, '')}`).join('; ')}.`);
   for (const w of r.workloads) if (w.composition) out.push(`Home mix: ${w.composition}.`);
@@ -602,7 +607,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       table: prep.info,
       workloads: prep.workloads.map((w) => ({ id: w.id, label: w.label, lines: w.lines, composition: w.composition })),
       systems,
-      targets: targets(systems.find((s) => s.id === 'hushdns' && !s.unavailable), opts.size),
+      targets: systems.filter((s) => s.id.startsWith('hushdns') && !s.unavailable).map((s) => ({ system: s.id, label: s.label, rows: targets(s, opts.size) })),
       profiles,
       notes,
     };

@@ -11,7 +11,7 @@ import { PACKAGE_ROOT } from '../../common/paths.js';
 import { isBlockedAnswer, type Prober } from './dns-probe.js';
 import { startProcess, stopProcess, tree, type Spawned } from './proc.js';
 
-export type SystemId = 'hushdns' | 'hushdns-w2' | 'dnsmasq' | 'dnsmasq-hosts' | 'unbound';
+export type SystemId = 'hushdns' | 'hushdns-nolog' | 'hushdns-w2' | 'dnsmasq' | 'dnsmasq-hosts' | 'unbound';
 
 export interface PreparedTable {
   /** hushdns --data-dir holding blocklist.sqlite. */
@@ -32,10 +32,14 @@ export interface SystemDef {
   subtree: boolean;
   /** Worker processes asked for (hushdns only). */
   workers?: number;
+  /** More `hushdns serve` flags (hushdns only). */
+  serveArgs?: string[];
 }
 
 export const SYSTEMS: Record<SystemId, SystemDef> = {
   hushdns: { id: 'hushdns', label: 'hushdns (1 worker)', needs: ['taskset'], subtree: true, workers: 1 },
+  // The peers log nothing per query by default; this row shows what the query log costs.
+  'hushdns-nolog': { id: 'hushdns-nolog', label: 'hushdns (1 worker, query log off)', needs: ['taskset'], subtree: true, workers: 1, serveArgs: ['--querylog', 'off'] },
   'hushdns-w2': { id: 'hushdns-w2', label: 'hushdns (2 workers)', needs: ['taskset'], subtree: true, workers: 2 },
   dnsmasq: { id: 'dnsmasq', label: 'dnsmasq (address=/d/#)', needs: ['taskset', 'dnsmasq'], subtree: true },
   'dnsmasq-hosts': { id: 'dnsmasq-hosts', label: 'dnsmasq (hosts file)', needs: ['taskset', 'dnsmasq'], subtree: false },
@@ -104,6 +108,7 @@ function hushdnsArgs(def: SystemDef, ctx: StartContext, port: number): string[] 
     '--rate-limit', '0',
     '--workers', String(def.workers ?? 1),
     '--log-level', 'warn',
+    ...(def.serveArgs ?? []),
   ];
 }
 
@@ -162,7 +167,7 @@ forward-zone:
 export async function startSystem(def: SystemDef, ctx: StartContext): Promise<RunningSystem> {
   const port = await pickPort();
   let cmd: string[];
-  if (def.id === 'hushdns' || def.id === 'hushdns-w2') cmd = [process.execPath, ...hushdnsArgs(def, ctx, port)];
+  if (def.id.startsWith('hushdns')) cmd = [process.execPath, ...hushdnsArgs(def, ctx, port)];
   else if (def.id === 'dnsmasq' || def.id === 'dnsmasq-hosts') cmd = ['dnsmasq', '-k', '-C', dnsmasqConfig(def, ctx, port)];
   else cmd = ['unbound', '-d', '-c', unboundConfig(ctx, port)];
 
