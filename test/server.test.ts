@@ -770,8 +770,10 @@ describe('the LAN: local records and conditional forwarding', () => {
   });
 
   it('stops start-up with a message naming a bad local record', async () => {
-    const config = { 'local-records': [{ name: 'nas.lan', type: 'A', value: 'not-an-ip' }, { name: 'x.lan', type: 'MX', value: 'y' }] };
-    await expect(startTestServer({ lists: LISTS, ipv6: false, config })).rejects.toThrow(/local-records\[0\]\.value = "not-an-ip": expected an IPv4 address[\s\S]*local-records\[1\]\.type/);
+    const config = { 'local-records': [{ name: 'nas.lan', type: 'A', value: 'not-an-ip' }, { name: 'x.lan', type: 'MX', value: 'y' }, { name: 'tv.lan', type: 'CNAME', value: 'nas..lan' }] };
+    await expect(startTestServer({ lists: LISTS, ipv6: false, config })).rejects.toThrow(
+      /local-records\[0\]\.value = "not-an-ip": expected an IPv4 address[\s\S]*local-records\[1\]\.type[\s\S]*local-records\[2\]\.value = "nas\.\.lan": expected a host name/,
+    );
   });
 });
 

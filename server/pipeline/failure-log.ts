@@ -47,7 +47,7 @@ export class FailureLog {
   private summarise(): boolean {
     if (this.suppressed === 0 || this.last === null) return false;
     const { name, type, err } = this.last;
-    this.log.warn('queries failed', { count: this.suppressed, seconds: Math.round(this.intervalMs / 1000), lastName: name, lastType: type, err });
+    this.log.warn('queries failed', { count: this.suppressed, intervalSeconds: Math.round(this.intervalMs / 1000), lastName: name, lastType: type, err });
     this.suppressed = 0;
     this.last = null;
     return true;

@@ -37,9 +37,17 @@ export function parseLocalRecords(raw: readonly unknown[]): { records: LocalReco
     if (typeof value !== 'string') return void problems.push(`${where}.value: expected text`);
     const ip = parseIp(value);
     if ((t === 'A' && ip?.length !== 4) || (t === 'AAAA' && ip?.length !== 16)) return void problems.push(`${where}.value = ${JSON.stringify(value)}: expected an IPv${t === 'A' ? 4 : 6} address`);
+    let stored = value;
+    if (t === 'CNAME' || t === 'PTR') {
+      // Checked here so a bad target stops start-up instead of failing every query for the name.
+      const target = normaliseName(value);
+      const usable = target.ok || target.reason === 'single-label' || target.reason === 'public-suffix' || target.reason === 'localhost';
+      if (!usable) return void problems.push(`${where}.value = ${JSON.stringify(value)}: expected a host name such as nas.lan`);
+      stored = target.ok ? target.name : value.toLowerCase().replace(/\.$/, '');
+    }
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0)) return void problems.push(`${where}.ttl: expected whole seconds`);
     const lower = typeof name === 'string' ? name.toLowerCase().replace(/\.$/, '') : '';
-    records.push({ name: n.ok ? n.name : lower, type: t, value, ttl: ttl as number | undefined });
+    records.push({ name: n.ok ? n.name : lower, type: t, value: stored, ttl: ttl as number | undefined });
   });
   return { records, problems };
 }
