@@ -32,8 +32,8 @@ export interface HandleOptions {
 }
 
 const MIN_UDP = 512;
-const OUTSIDER_REASON = 'client outside allow-clients';
 const MAX_UDP = 1232;
+const OUTSIDER_REASON = 'client outside allow-clients';
 
 export type PacketHandler = (msg: Buffer, client: Client, protocol: 'udp' | 'tcp') => Buffer | null | Promise<Buffer | null>;
 

@@ -79,7 +79,9 @@ const MAX_LOCAL_HOPS = 8;
 export function localStage(records: readonly LocalRecord[]): Stage {
   const byName = new Map<string, LocalRecord[]>();
   for (const r of records) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
-  const rr = (r: LocalRecord, owner?: string): Rr => ({ name: owner, type: TYPE_CODES[r.type], ttl: r.ttl ?? DEFAULT_TTL, rdata: rdataOf(r) });
+  // RDATA encoded once, at start-up.
+  const rdata = new Map<LocalRecord, Buffer>(records.map((r) => [r, rdataOf(r)]));
+  const rr = (r: LocalRecord, owner?: string): Rr => ({ name: owner, type: TYPE_CODES[r.type], ttl: r.ttl ?? DEFAULT_TTL, rdata: rdata.get(r)! });
   // NODATA for a local name: the SOA lets clients cache it, for no longer than the name's records live.
   const soas = new Map<string, Rr>();
   for (const [name, own] of byName) soas.set(name, soaRecord(ownSoa(name, Math.min(...own.map((r) => r.ttl ?? DEFAULT_TTL)))));
