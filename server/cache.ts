@@ -2,7 +2,7 @@
 // hit is one copy and a few integer writes, never a re-parse. Bounded by entries and by bytes,
 // least recently used out first (a Map keeps insertion order; a hit re-inserts).
 import type { ResponseInfo } from './wire/message.js';
-import { RCODE } from './wire/constants.js';
+import { RCODE, TYPE } from './wire/constants.js';
 
 export interface CacheOptions {
   maxEntries: number;
@@ -151,9 +151,14 @@ export class AnswerCache {
   }
 }
 
-/** NXDOMAIN, or NODATA (NOERROR without answers): cached for the SOA's negative TTL. */
+/**
+ * NXDOMAIN, or NODATA: NOERROR without a record of the asked type, possibly behind a CNAME chain
+ * (RFC 2308 §2.2). Both are cached for the SOA's negative TTL.
+ */
 function isNegative(info: ResponseInfo): boolean {
-  return info.rcode === RCODE.NXDOMAIN || (info.rcode === RCODE.NOERROR && info.ancount === 0);
+  if (info.rcode === RCODE.NXDOMAIN) return true;
+  if (info.rcode !== RCODE.NOERROR) return false;
+  return info.ancount === 0 || (info.qtype !== TYPE.ANY && !info.answerTypes.includes(info.qtype));
 }
 
 export function cacheKey(name: string, qtype: number, dnssecOk: boolean, cd: boolean): string {

@@ -466,6 +466,18 @@ describe('hushdns serve over real sockets', () => {
         expect(ttl).toBeGreaterThanOrEqual(37);
       }
     });
+
+    it('treats NODATA behind a CNAME as negative: kept for the SOA MINIMUM, not the CNAME TTL', async () => {
+      t.upstream.set('alias-nodata.example', { cname: ['target-nodata.example'], ttl: 300, soa: { ttl: 300, minimum: 20 } });
+      const first = decode(await udp(makeQuery('alias-nodata.example', 'AAAA')));
+      expect(first.answers.map((a: { type: number }) => a.type)).toEqual([5]);
+      expect(first.authorities.map((a: { type: number }) => a.type)).toEqual([6]);
+      await sleep(1100);
+      const second = decode(await udp(makeQuery('alias-nodata.example', 'AAAA')));
+      expect(t.upstream.queriesFor('alias-nodata.example')).toHaveLength(1);
+      expect(second.answers[0].ttl).toBeLessThanOrEqual(19);
+      expect(second.authorities[0].ttl).toBeLessThanOrEqual(19);
+    });
   });
 
   describe('hot swap', () => {
