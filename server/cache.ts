@@ -2,7 +2,7 @@
 // hit is one copy and a few integer writes, never a re-parse. Bounded by entries and by bytes,
 // least recently used out first (a Map keeps insertion order; a hit re-inserts).
 import type { ResponseInfo } from './wire/message.js';
-import { RCODE } from './wire/constants.js';
+import { RCODE, TYPE } from './wire/constants.js';
 
 export interface CacheOptions {
   maxEntries: number;
@@ -69,7 +69,11 @@ export class AnswerCache {
     return e;
   }
 
-  /** Stores an upstream answer when it may be cached; returns the entry or null. */
+  /**
+   * Stores an upstream answer when it may be cached; returns the entry or null. The entry's body is
+   * `body` itself unless a TTL in it had to change (see fitTtls), then a copy: callers compare to
+   * learn whether the answer they already rendered says more than the cache will keep.
+   */
   set(key: string, body: Buffer, info: ResponseInfo, now: number): CacheEntry | null {
     if (!this.enabled || info.tc) return null;
     const ttl = this.ttlFor(info);
@@ -77,7 +81,7 @@ export class AnswerCache {
     const old = this.map.get(key);
     if (old) this.remove(key, old);
     const entry: CacheEntry = {
-      body,
+      body: this.fitTtls(body, info, ttl),
       ttlOffsets: info.ttlOffsets,
       rcode: info.rcode,
       cnames: info.cnameTargets,
@@ -99,9 +103,29 @@ export class AnswerCache {
     this.bytes = 0;
   }
 
+  /**
+   * The TTLs clients are given must match how long we keep the entry: each one is clamped to
+   * [minTtl, maxTtl] (so --cache-max-ttl also bounds what clients cache), and in a negative answer
+   * to the entry's own lifetime, min(SOA TTL, SOA MINIMUM) (RFC 2308 §5): an SOA sent with TTL
+   * 3600 and MINIMUM 60 must not tell clients to keep the NXDOMAIN for an hour.
+   */
+  private fitTtls(body: Buffer, info: ResponseInfo, entryTtl: number): Buffer {
+    const cap = isNegative(info) ? entryTtl : this.opts.maxTtl;
+    let out: Buffer | null = null;
+    for (const o of info.ttlOffsets) {
+      const raw = body.readUInt32BE(o);
+      const ttl = raw > 0x7fffffff ? 0 : raw; // RFC 2181 §8: the top bit set means 0
+      const fitted = Math.min(cap, Math.max(this.opts.minTtl, ttl));
+      if (fitted === raw) continue;
+      out ??= Buffer.from(body);
+      out.writeUInt32BE(fitted, o);
+    }
+    return out ?? body;
+  }
+
   private ttlFor(info: ResponseInfo): number | null {
     let ttl: number | null;
-    if (info.rcode === RCODE.NXDOMAIN || (info.rcode === RCODE.NOERROR && info.ancount === 0)) {
+    if (isNegative(info)) {
       ttl = info.negativeTtl ?? NEGATIVE_WITHOUT_SOA_TTL;
     } else if (info.rcode === RCODE.NOERROR) {
       ttl = info.minTtl;
@@ -125,6 +149,16 @@ export class AnswerCache {
       this.evictions++;
     }
   }
+}
+
+/**
+ * NXDOMAIN, or NODATA: NOERROR without a record of the asked type, possibly behind a CNAME chain
+ * (RFC 2308 §2.2). Both are cached for the SOA's negative TTL.
+ */
+function isNegative(info: ResponseInfo): boolean {
+  if (info.rcode === RCODE.NXDOMAIN) return true;
+  if (info.rcode !== RCODE.NOERROR) return false;
+  return info.ancount === 0 || (info.qtype !== TYPE.ANY && !info.answerTypes.includes(info.qtype));
 }
 
 export function cacheKey(name: string, qtype: number, dnssecOk: boolean, cd: boolean): string {

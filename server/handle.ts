@@ -1,12 +1,14 @@
-// From bytes to bytes: parse the request, answer protocol errors without entering the chain, run
-// the chain with a guard (any throw or a handler that never answers becomes SERVFAIL), and fit
-// UDP answers to the client's size (TC=1 beyond it).
+// From bytes to bytes: parse the request, answer protocol errors without entering the chain (but
+// only to clients the access gate admits: everyone else gets REFUSED), run the chain with a guard
+// (any throw or a handler that never answers becomes SERVFAIL), and fit UDP answers to the
+// client's size (TC=1 beyond it).
 import { performance } from 'node:perf_hooks';
 import type { Answer, Client, Handler, Query } from './pipeline/types.js';
 import { isPromise } from './pipeline/types.js';
 import { EDE, RCODE } from './wire/constants.js';
 import { parseQuery } from './wire/query.js';
 import { buildHeaderOnly, buildRcode, buildTruncated } from './wire/response.js';
+import type { ClientGate } from './stages/access.js';
 
 export interface Observer {
   /** Every answered query, after the chain (the log and stats stage of DESIGN.md lives here). */
@@ -22,15 +24,21 @@ export interface HandleOptions {
   observer: Observer;
   /** A query not answered within this time gets SERVFAIL. */
   deadlineMs: number;
+  /**
+   * The access stage's gate, applied here to packets that never reach the chain. Why: without it
+   * an outsider learns FORMERR/NOTIMP/BADVERS where everything else it sends gets REFUSED.
+   */
+  gate?: Pick<ClientGate, 'check'>;
 }
 
 const MIN_UDP = 512;
 const MAX_UDP = 1232;
+const OUTSIDER_REASON = 'client outside allow-clients';
 
 export type PacketHandler = (msg: Buffer, client: Client, protocol: 'udp' | 'tcp') => Buffer | null | Promise<Buffer | null>;
 
 export function createPacketHandler(opts: HandleOptions): PacketHandler {
-  const { handler, observer, deadlineMs } = opts;
+  const { handler, observer, deadlineMs, gate } = opts;
 
   const finish = (query: Query, answer: Answer): Buffer => {
     observer.answered(query, answer, performance.now() - query.receivedAt);
@@ -50,9 +58,17 @@ export function createPacketHandler(opts: HandleOptions): PacketHandler {
   return (msg, client, protocol) => {
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
-      observer.rejected(protocol, parsed.reason);
-      if (parsed.drop) return null;
-      return parsed.query ? buildRcode(msg, parsed.query, parsed.rcode) : buildHeaderOnly(parsed.id, parsed.flags, parsed.rcode);
+      if (parsed.drop) {
+        observer.rejected(protocol, parsed.reason);
+        return null;
+      }
+      const refusal = gate ? gate.check(client.address, protocol) : null;
+      // The gate counts rate-limit refusals itself; an outsider is counted here.
+      if (refusal === 'outside-allow-clients') observer.rejected(protocol, OUTSIDER_REASON);
+      else if (refusal === null) observer.rejected(protocol, parsed.reason);
+      // REFUSED echoes at most the question and an OPT, both taken from the query: never larger.
+      const rcode = refusal === null ? parsed.rcode : RCODE.REFUSED;
+      return parsed.query ? buildRcode(msg, parsed.query, rcode) : buildHeaderOnly(parsed.id, parsed.flags, rcode);
     }
     const query: Query = { msg, q: parsed.query, client, protocol, receivedAt: performance.now() };
     let result: Answer | Promise<Answer>;

@@ -16,12 +16,13 @@ import { resolveApiToken } from './http/auth.js';
 import { startHttp, type HttpServer } from './http/server.js';
 import { listenTcp, type TcpListener } from './listen/tcp.js';
 import { listenUdp, type UdpListener } from './listen/udp.js';
+import { FailureLog } from './pipeline/failure-log.js';
 import { chain } from './pipeline/types.js';
 import { QueryLog, queryLogOptions } from './querylog/querylog.js';
 import { RateLimiter } from './rate-limit.js';
 import { ListRefresher } from './refresh.js';
 import { Sinkhole, type BlockMode } from './sinkhole.js';
-import { accessStage } from './stages/access.js';
+import { accessStage, ClientGate, RATE_LIMITED_REASON } from './stages/access.js';
 import { blockStage } from './stages/block.js';
 import { cacheStage } from './stages/cache.js';
 import { forwardStage } from './stages/forward.js';
@@ -39,6 +40,8 @@ export interface StartOptions {
   installSignals?: boolean;
   /** Trust this CA for tls:// and https:// upstreams (tests). */
   tlsCa?: string | Buffer;
+  /** How often failed queries are summed up in the log (default 60 s; tests use less). */
+  failureSummaryMs?: number;
 }
 
 export interface RunningServer {
@@ -105,20 +108,24 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
   const pause = new Pause();
   const decide = userFirst(userRules, (name) => blocklist.current()?.decide(name) ?? null);
 
+  // One gate for the chain's first stage and for the packets that never reach the chain.
+  const gate = new ClientGate({
+    acl: new ClientAcl(config['allow-clients'] as string[]),
+    limiter: config['rate-limit'] > 0 ? new RateLimiter(config['rate-limit'], config['rate-limit-window']) : null,
+    limitLoopback: config['rate-limit-loopback'],
+    onRateLimited: (protocol) => stats.rejected(protocol, RATE_LIMITED_REASON),
+  });
   const resolveQuery = chain(
     [
       // Refuse outsiders and floods before any work is spent on them.
-      accessStage({
-        acl: new ClientAcl(config['allow-clients'] as string[]),
-        limiter: config['rate-limit'] > 0 ? new RateLimiter(config['rate-limit'], config['rate-limit-window']) : null,
-        limitLoopback: config['rate-limit-loopback'],
-      }),
+      accessStage(gate),
       // ANY, zone transfers and other classes never reach the resolver proper.
       hygieneStage(),
+      // The user's own records beat every list and the built-in LAN rules below (a record for
+      // nas.lan or for the PTR of a private address is answered, not sent to the router).
+      localStage(localRecords),
       // Signals (DoH canary, Private Relay, DDR) and LAN names: answered here, never by a list.
       specialStage({ blockPrivateRelay: config['block-private-relay'], localDomain: config['local-domain'], router: routerPool ? forwardStage(routerPool) : null }),
-      // The user's own records beat every list.
-      localStage(localRecords),
       // Before the cache: a newly blocked name is never served from cache.
       pauseGate(pause, blockStage(decide, sinkhole)),
       cacheStage(cache, { serveStale: config['serve-stale'], prefetch: config.prefetch, onPrefetchError: (err, name) => log.debug('prefetch failed', { name, err }) }),
@@ -127,6 +134,7 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
   );
 
   const querylog = await QueryLog.open(queryLogOptions(config, dataDir, catalog, log, decide));
+  const failures = new FailureLog(log, opts.failureSummaryMs);
   const handle = createPacketHandler({
     handler: resolveQuery,
     observer: {
@@ -135,9 +143,10 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
         querylog.record(query, answer, ms);
       },
       rejected: (protocol, reason) => stats.rejected(protocol, reason),
-      failed: (query, err) => log.warn('query failed', { name: query.q.name, type: query.q.qtype, err }),
+      failed: (query, err) => failures.failed(query, err),
     },
     deadlineMs: budgetMs + 1000,
+    gate,
   });
   const onListenerError = (err: Error) => log.error('listener error', { err });
 
@@ -215,11 +224,15 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     stopping ??= (async () => {
       refresher.stop();
       const deadline = Date.now() + SHUTDOWN_DEADLINE_MS;
-      // Stop taking queries, let the ones in flight be answered, then close the sockets.
+      // Stop taking queries, let the ones in flight be answered (TCP connections end once theirs
+      // are written), then close the sockets.
       for (const l of udp) l.drain();
-      await Promise.all(tcp.map((l) => l.close()));
-      while (Date.now() < deadline && udp.some((l) => l.inFlight() > 0)) await new Promise((r) => setTimeout(r, 20));
+      const udpDrained = async () => {
+        while (Date.now() < deadline && udp.some((l) => l.inFlight() > 0)) await new Promise((r) => setTimeout(r, 20));
+      };
+      await Promise.all([udpDrained(), ...tcp.map((l) => l.close(Math.max(0, deadline - Date.now())))]);
       await closeAll();
+      failures.flush();
       await http?.close();
       await querylog.close();
       await pool.close();

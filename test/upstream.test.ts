@@ -126,13 +126,14 @@ describe('wire checks', () => {
     expect(answersQuery(sent, Buffer.from(sent))).toBe(false);
   });
 
-  it('follow compression pointers and stop at pointer loops and out-of-bounds labels', () => {
-    // "www" + pointer to "example.org" placed after the question.
+  it('compare names as written: a compressed question never matches, nor do pointer loops or cut labels', () => {
+    // "www" + pointer to "example.org" placed after the question: the same name when pointers are
+    // followed, but two octets shorter, and the caller copies its own question over the reply's.
     const target = Buffer.from([7, ...Buffer.from('example'), 3, ...Buffer.from('org'), 0]);
-    const compressed = Buffer.concat([Buffer.from([3, ...Buffer.from('WWW'), 0xc0, 12 + 6]), target]);
-    expect(namesEqual(sent, 12, compressed, 0)).toBe(false); // pointer offsets are message-relative
     const message = Buffer.concat([Buffer.alloc(12), Buffer.from([3, ...Buffer.from('WWW'), 0xc0, 12 + 6]), target]);
-    expect(namesEqual(sent, 12, message, 12)).toBe(true);
+    expect(namesEqual(sent, 12, message, 12)).toBe(false);
+    const plain = Buffer.concat([Buffer.alloc(12), Buffer.from([3, ...Buffer.from('WWW')]), target]);
+    expect(namesEqual(sent, 12, plain, 12)).toBe(true);
     const loop = Buffer.concat([Buffer.alloc(12), Buffer.from([0xc0, 12])]);
     expect(namesEqual(sent, 12, loop, 12)).toBe(false);
     const labelLoop = Buffer.concat([Buffer.alloc(12), Buffer.from([1, 0x61, 0xc0, 12])]);
@@ -255,7 +256,7 @@ describe.each(['127.0.0.1', '::1'] as const)('plain DNS upstream on %s', (host) 
     ]);
   });
 
-  it.each<Forgery>(['wrong-id', 'wrong-question', 'other-port', 'garbage'])(
+  it.each<Forgery>(['wrong-id', 'wrong-question', 'other-port', 'garbage', 'compressed-question'])(
     'ignores a forged reply (%s), counts it, and accepts the real answer that follows',
     async (forgery) => {
       fake.set('bank.example.org', { a: ['192.0.2.20'], forged: [forgery] });

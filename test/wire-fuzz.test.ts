@@ -6,7 +6,7 @@ import { Packet } from 'dns2';
 import { CLASS, EDE, RCODE, TYPE } from '../server/wire/constants.js';
 import { parseQuery, type ParsedQuery } from '../server/wire/query.js';
 import { buildAddresses, buildAnyRefusal, buildNegative, buildRcode, buildRecords, buildTruncated, encodeName } from '../server/wire/response.js';
-import { buildQuery, inspectResponse, questionMatches, stripOpt, strippedTtlOffsets, writeTtls } from '../server/wire/message.js';
+import { buildQuery, inspectResponse, questionMatches, readRecords, stripOpt, strippedTtlOffsets, writeTtls } from '../server/wire/message.js';
 
 const SEED = Number(process.env.WIRE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
 
@@ -183,6 +183,10 @@ function checkResponseFor(msg: Buffer, q: ParsedQuery, rcode: number | null): st
 function checkInspectConsistency(msg: Buffer): string | null {
   const info = inspectResponse(msg);
   if (!info) return null;
+  const records = readRecords(msg, info);
+  if (!records) return 'readRecords rejected a response inspectResponse accepts';
+  if (records.answers.length !== info.ancount || records.authority.length !== info.nscount) return 'readRecords miscounted the sections';
+  if (records.answers.map((r) => r.type).join() !== info.answerTypes.join()) return 'readRecords read other answer types';
   const stripped = stripOpt(msg, info);
   const again = inspectResponse(stripped);
   if (!again) return 'stripOpt produced a message inspectResponse rejects';

@@ -14,10 +14,11 @@ import {
   buildRecords,
   buildTruncated,
   encodeName,
+  soaRecord,
   udpResponseLimit,
   type SoaTemplate,
 } from '../server/wire/response.js';
-import { buildQuery, inspectResponse, questionMatches, stripOpt, strippedTtlOffsets, writeTtls } from '../server/wire/message.js';
+import { buildQuery, inspectResponse, questionMatches, readRecords, stripOpt, strippedTtlOffsets, writeTtls } from '../server/wire/message.js';
 
 type Dns2Packet = ReturnType<typeof Packet.parse>;
 type Flags = { ad?: number; cd?: number };
@@ -445,6 +446,22 @@ describe('response builders write what dns2 reads', () => {
     expect(addEdnsOpt(body, parsedOk(plain))).toBe(body);
   });
 
+  it('carries an extended rcode in the OPT it appends (BADCOOKIE stays 23, not 7)', () => {
+    const body = Buffer.concat([header(5, 0x8180 | (23 & 0xf), 1, 0, 0, 0), question(encodeName('example.org'), TYPE.A)]);
+    const q = parsedOk(dns2Query('example.org', TYPE.A, { edns: {} }));
+    const inspected = inspectResponse(addEdnsOpt(body, q, undefined, 23));
+    expect(inspected?.rcode).toBe(23);
+    expect(inspectResponse(addEdnsOpt(body, q))?.rcode, 'without the rcode only the nibble is left').toBe(7);
+  });
+
+  it('builds an SOA record for an authority section that dns2 reads field by field', () => {
+    const msg = dns2Query('nas.lan', TYPE.AAAA);
+    const q = parsedOk(msg);
+    const soa: SoaTemplate = { zone: 'nas.lan', ttl: 120, mname: 'hushdns.local', rname: 'hostmaster.hushdns.local', serial: 7, refresh: 3600, retry: 600, expire: 86400, minimum: 90 };
+    const p = dns2Parse(buildRecords(msg, q, [], { authority: [soaRecord(soa)] }));
+    expect(p.authorities[0]).toMatchObject({ name: 'nas.lan', type: TYPE.SOA, ttl: 90, primary: 'hushdns.local', admin: 'hostmaster.hushdns.local', serial: 7, refresh: 3600, retry: 600, expiration: 86400, minimum: 90 });
+  });
+
   it('copies a non-QUERY opcode into answers built for it', () => {
     const msg = Buffer.concat([header(3, 0x0100, 1, 0, 0, 0), question(encodeName('example.org'), TYPE.A)]);
     const q = { ...parsedOk(msg), flags: (2 << 11) | 0x0100, opcode: 2 };
@@ -543,6 +560,29 @@ describe('inspectResponse', () => {
     expect(badvers?.rcode).toBe(RCODE.BADVERS);
     const withEde = inspectResponse(buildRcode(msg, q, RCODE.SERVFAIL, { ede: { code: EDE.NetworkError, text: 'upstream down' } }));
     expect(withEde?.ede).toEqual({ code: EDE.NetworkError, text: 'upstream down' });
+  });
+
+  it('reads answer and authority records back with every name decompressed, ready to splice into another answer', () => {
+    const up = new Packet();
+    up.header = { ...up.header, id: 9, qr: 1, rd: 1, ra: 1 } as Dns2Packet['header'];
+    up.questions.push({ name: 'www.example.org', type: TYPE.MX, class: CLASS.IN } as Dns2Packet['questions'][number]);
+    up.answers.push({ name: 'www.example.org', type: TYPE.CNAME, class: CLASS.IN, ttl: 30, domain: 'mail.example.org' } as Dns2Packet['answers'][number]);
+    up.answers.push({ name: 'mail.example.org', type: TYPE.MX, class: CLASS.IN, ttl: 40, exchange: 'mx1.example.org', priority: 10 } as Dns2Packet['answers'][number]);
+    up.authorities.push({ name: 'example.org', type: TYPE.SOA, class: CLASS.IN, ttl: 50, primary: 'ns.example.org', admin: 'h.example.org', serial: 1, refresh: 2, retry: 3, expiration: 4, minimum: 5 } as Dns2Packet['authorities'][number]);
+    const msg = up.toBuffer();
+    const info = inspectResponse(msg)!;
+    const records = readRecords(msg, info)!;
+    expect(records.answers.map((r) => [r.name, r.type, r.ttl])).toEqual([
+      ['www.example.org', TYPE.CNAME, 30],
+      ['mail.example.org', TYPE.MX, 40],
+    ]);
+    // No pointer survives in RDATA: the names read the same in a message of their own.
+    expect(records.answers[0].rdata.equals(encodeName('mail.example.org'))).toBe(true);
+    expect(records.answers[1].rdata.equals(Buffer.concat([u16(10), encodeName('mx1.example.org')]))).toBe(true);
+    const alias = dns2Query('alias.home.example', TYPE.MX);
+    const spliced = dns2Parse(buildRecords(alias, parsedOk(alias), records.answers, { authority: records.authority }));
+    expect(spliced.answers.map((a) => a.domain ?? a.exchange)).toEqual(['mail.example.org', 'mx1.example.org']);
+    expect(spliced.authorities[0]).toMatchObject({ name: 'example.org', primary: 'ns.example.org', admin: 'h.example.org', minimum: 5 });
   });
 
   it('handles an OPT in the middle of additional: stripOpt keeps later pointers valid', () => {

@@ -30,20 +30,33 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = {
 export interface TcpListener {
   readonly address: { host: string; port: number };
   readonly connections: () => number;
-  close(): Promise<void>;
+  /**
+   * Graceful close: stop accepting connections and reading queries, let every query in flight be
+   * answered, then end each connection; whatever is still open after `graceMs` is destroyed.
+   * Calling it again returns the same promise.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** How long close() waits for answers in flight when the caller gives no deadline. */
+const DEFAULT_CLOSE_GRACE_MS = 1000;
+
+interface Connection {
+  /** Stop taking queries; end the connection once the ones in flight are answered. */
+  drain(): void;
 }
 
 export function listenTcp(host: string, port: number, handle: PacketHandler, onError: (err: Error) => void, limits: TcpLimits = DEFAULT_TCP_LIMITS): Promise<TcpListener> {
-  const sockets = new Set<Socket>();
+  const sockets = new Map<Socket, Connection>();
   const family = host.includes(':') ? 6 : 4;
+  let closing: Promise<void> | null = null;
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (sockets.size >= limits.maxConnections) {
+    if (sockets.size >= limits.maxConnections || closing !== null) {
       socket.destroy();
       return;
     }
-    sockets.add(socket);
+    sockets.set(socket, serveConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, family }, handle, onError, limits));
     socket.on('close', () => sockets.delete(socket));
-    serveConnection(socket, { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, family }, handle, onError, limits);
   });
   server.maxConnections = limits.maxConnections + 16; // we refuse politely above the cap ourselves
 
@@ -58,23 +71,28 @@ export function listenTcp(host: string, port: number, handle: PacketHandler, onE
       resolve({
         address: { host: addr.address, port: addr.port },
         connections: () => sockets.size,
-        close: () =>
-          new Promise<void>((r) => {
-            server.close(() => r());
-            for (const s of sockets) s.end();
-            setTimeout(() => {
-              for (const s of sockets) s.destroy();
-            }, 1000).unref();
-          }),
+        close: (graceMs = DEFAULT_CLOSE_GRACE_MS) =>
+          (closing ??= new Promise<void>((r) => {
+            const force = setTimeout(() => {
+              for (const s of sockets.keys()) s.destroy();
+            }, graceMs);
+            // Called once every connection has closed, drained or forced.
+            server.close(() => {
+              clearTimeout(force);
+              r();
+            });
+            for (const c of sockets.values()) c.drain();
+          })),
       });
     });
   });
 }
 
-function serveConnection(socket: Socket, client: Client, handle: PacketHandler, onError: (err: Error) => void, limits: TcpLimits): void {
+function serveConnection(socket: Socket, client: Client, handle: PacketHandler, onError: (err: Error) => void, limits: TcpLimits): Connection {
   let buffered: Buffer = Buffer.alloc(0);
   let inFlight = 0;
   let ended = false;
+  let draining = false;
   let readTimer: NodeJS.Timeout | null = null;
   let paused = false;
 
@@ -91,13 +109,13 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
     }
   };
   const maybeFinish = () => {
-    if (ended && inFlight === 0 && buffered.length === 0) socket.end();
+    if ((ended || draining) && inFlight === 0 && buffered.length === 0 && !socket.writableEnded) socket.end();
   };
   socket.on('drain', maybeResume);
 
   const reply = (wire: Buffer | null) => {
     inFlight--;
-    if (wire && !socket.destroyed) {
+    if (wire && !socket.destroyed && !socket.writableEnded) {
       const framed = Buffer.allocUnsafe(wire.length + 2);
       framed.writeUInt16BE(wire.length, 0);
       wire.copy(framed, 2);
@@ -126,6 +144,7 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
    */
   let yielded = false;
   const processBuffered = () => {
+    if (draining) return;
     let budget = MESSAGES_PER_TURN;
     while (buffered.length >= 2 && !socket.destroyed) {
       if (budget-- === 0) {
@@ -180,6 +199,7 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (draining) return; // read and dropped: unread bytes would turn our close into a reset that can cut off the last answers
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
     processBuffered();
   });
@@ -195,4 +215,15 @@ function serveConnection(socket: Socket, client: Client, handle: PacketHandler, 
   socket.on('close', () => {
     if (readTimer) clearTimeout(readTimer);
   });
+
+  return {
+    drain: () => {
+      draining = true;
+      buffered = Buffer.alloc(0); // queries not started yet are not answered: the client asks elsewhere
+      if (readTimer) clearTimeout(readTimer);
+      readTimer = null;
+      socket.resume();
+      maybeFinish();
+    },
+  };
 }

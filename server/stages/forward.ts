@@ -2,7 +2,7 @@
 // exchange (fewer upstream queries, and no window for a birthday-style spoofing race).
 import type { Answer, Handler, Query } from '../pipeline/types.js';
 import { buildUpstreamQuery, renderUpstreamAnswer } from '../upstream-answer.js';
-import { inspectResponse, stripOpt, type ResponseInfo } from '../wire/message.js';
+import { inspectResponse, questionMatches, stripOpt, type ResponseInfo } from '../wire/message.js';
 
 /** The part of an upstream pool the forward stage needs. */
 export interface Exchanger {
@@ -23,9 +23,16 @@ export function forwardStage(pool: Exchanger): Handler {
   const inFlight = new Map<string, Promise<Upstreamed>>();
 
   const ask = async (query: Query): Promise<Upstreamed> => {
-    const res = await pool.exchange(buildUpstreamQuery(query));
+    const sent = buildUpstreamQuery(query);
+    const res = await pool.exchange(sent);
     const info = inspectResponse(res.response);
     if (!info) throw new UpstreamGarbageError(`unreadable answer from ${res.upstream}`);
+    // Every client's question bytes are later copied over this body's question, so it must be our
+    // question, uncompressed and of the same length: the transports check the question too, but a
+    // hostile upstream must never get to decide which bytes we send to clients.
+    if (!questionMatches(res.response, info, sent, query.q.questionEnd)) {
+      throw new UpstreamGarbageError(`answer from ${res.upstream} does not repeat the question for ${query.q.name}`);
+    }
     if (info.optStart < 0) return { body: res.response, info, upstream: res.upstream };
     const body = stripOpt(res.response, info);
     const bodyInfo = inspectResponse(body);
@@ -43,7 +50,7 @@ export function forwardStage(pool: Exchanger): Handler {
       inFlight.set(key, pending);
     }
     return pending.then((u) => ({
-      wire: renderUpstreamAnswer(u.body, u.info.ttlOffsets, query, 0),
+      wire: renderUpstreamAnswer(u.body, u.info.ttlOffsets, u.info.rcode, query, 0),
       outcome: 'forwarded',
       reason: `upstream ${u.upstream}`,
       rcode: u.info.rcode,

@@ -1,6 +1,6 @@
-// Protocol hygiene for well-formed queries (malformed ones never reach the chain: the listener
-// answers FORMERR/NOTIMP/BADVERS itself): ANY gets RFC 8482's minimal answer, zone transfers and
-// non-IN classes are refused.
+// Protocol hygiene for well-formed queries (malformed ones never reach the chain: the packet
+// handler answers FORMERR/NOTIMP/BADVERS itself, to clients the access gate admits): ANY gets
+// RFC 8482's minimal answer, zone transfers and non-IN classes are refused.
 import type { Handler, Query, Stage } from '../pipeline/types.js';
 import { CLASS, RCODE, TYPE } from '../wire/constants.js';
 import { buildAnyRefusal, buildRcode } from '../wire/response.js';

@@ -1,10 +1,12 @@
 // Special names: signals to clients (DoH canary, Private Relay, DDR) and names that belong to the
 // LAN (localhost, private reverse zones, single labels, .local, the LAN's domain). LAN names never
 // reach a public upstream: the router answers them when configured, NXDOMAIN otherwise.
+import { createRequire } from 'node:module';
 import { SPECIAL_NAMES } from '../../common/special-names.js';
 import type { Answer, Handler, Query, Stage } from '../pipeline/types.js';
 import { RCODE, TYPE } from '../wire/constants.js';
-import { buildAddresses, buildNegative, type SoaTemplate } from '../wire/response.js';
+import { buildAddresses, buildNegative } from '../wire/response.js';
+import { ownSoa } from './soa.js';
 
 export interface SpecialOptions {
   blockPrivateRelay: boolean;
@@ -22,9 +24,8 @@ const TTL = 300;
 
 export function specialStage(opts: SpecialOptions): Stage {
   const localDomain = opts.localDomain.toLowerCase().replace(/^\.|\.$/g, '');
-  const soa = (zone: string): SoaTemplate => ({ zone, ttl: TTL, mname: 'hushdns.local', rname: 'hostmaster.hushdns.local', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: TTL });
   const negative = (query: Query, rcode: 0 | 3, reason: string): Answer => ({
-    wire: buildNegative(query.msg, query.q, rcode, soa(query.q.name)),
+    wire: buildNegative(query.msg, query.q, rcode, ownSoa(query.q.name, TTL)),
     outcome: 'special',
     reason,
     rcode,
@@ -61,13 +62,31 @@ export function lanReason(name: string, localDomain: string): string | null {
   if (localDomain && (name === localDomain || name.endsWith(`.${localDomain}`))) return 'LAN domain';
   if (name.endsWith('.local') || name === 'local') return 'mdns';
   const dot = name.indexOf('.');
-  if (dot === -1) return 'single-label';
+  if (dot === -1) return PRIVATE_TLDS.has(name) || !isIcannTld(name) ? 'single-label' : null;
   const tld = name.slice(name.lastIndexOf('.') + 1);
   if (PRIVATE_TLDS.has(tld) || name.endsWith('.home.arpa') || name === 'home.arpa') return 'private-use';
   if (name.endsWith('.in-addr.arpa') && isPrivateV4Reverse(name)) return 'private reverse';
   if (name.endsWith('.ip6.arpa') && isPrivateV6Reverse(name)) return 'private reverse';
   return null;
 }
+
+/**
+ * Single labels: a top-level domain of the public DNS (`com`, `arpa`, `uk`, `xn--p1ai`) goes
+ * upstream for every type, or `com NS`, `arpa NS` and `com DS` break and a validating stub cannot
+ * build its chain of trust. Every other single label (`printer`, `wpad`, `nas`) stays on the LAN
+ * for every type. dnsmasq's domain-needed keeps only A and AAAA at home, because without a list
+ * of TLDs it cannot tell `printer` from `com`; we can, so we need not leak the rest: Windows asks
+ * SOA for its own bare host name (dynamic update), browsers ask HTTPS beside A, and the root can
+ * only ever answer NXDOMAIN for a label it does not delegate. The price: a TLD delegated after our
+ * copy of the Public Suffix List answers NXDOMAIN here until tldts is updated.
+ */
+function isIcannTld(label: string): boolean {
+  // The Public Suffix List costs a few MB resident: loaded on the first single-label query only.
+  tldts ??= createRequire(import.meta.url)('tldts') as typeof import('tldts');
+  return tldts.parse(label, { extractHostname: false, validateHostname: false, detectIp: false, allowPrivateDomains: false }).isIcann === true;
+}
+
+let tldts: typeof import('tldts') | undefined;
 
 function isPrivateV4Reverse(name: string): boolean {
   const octets = name.slice(0, -'.in-addr.arpa'.length).split('.').reverse().map(Number);

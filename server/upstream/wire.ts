@@ -66,6 +66,12 @@ export function answersQuery(sent: Buffer, reply: Buffer): boolean {
   return sameQuestions(sent, reply);
 }
 
+/**
+ * The question sections are the same octets, letter case aside. Names are compared as written,
+ * never through compression pointers: a server has nothing earlier to point at when it echoes a
+ * question, so a compressed one is forged or broken, and the caller later copies its own
+ * question over the reply's, which must therefore have the same length.
+ */
 export function sameQuestions(sent: Buffer, reply: Buffer): boolean {
   const count = (sent[4]! << 8) | sent[5]!;
   if (((reply[4]! << 8) | reply[5]!) !== count) return false;
@@ -99,42 +105,29 @@ export function skipName(msg: Buffer, off: number): number {
   return -1;
 }
 
-const MAX_POINTER_HOPS = 64;
 const MAX_NAME_OCTETS = 255;
 
-/** Compares two possibly compressed names label by label, ASCII case-insensitively. */
+/**
+ * Compares two names written in place, label by label, ASCII case-insensitively. A compression
+ * pointer on either side makes them unequal (see sameQuestions).
+ */
 export function namesEqual(a: Buffer, aStart: number, b: Buffer, bStart: number): boolean {
   let ao = aStart;
   let bo = bStart;
-  let octets = 0;
   for (;;) {
-    ao = followPointers(a, ao);
-    bo = followPointers(b, bo);
-    if (ao < 0 || bo < 0) return false;
+    if (ao >= a.length || bo >= b.length) return false;
     const la = a[ao]!;
     const lb = b[bo]!;
     if (la !== lb || (la & 0xc0) !== 0) return false;
     if (la === 0) return true;
     if (ao + 1 + la > a.length || bo + 1 + lb > b.length) return false;
-    octets += la + 1;
-    if (octets > MAX_NAME_OCTETS) return false;
+    if (ao + 1 + la - aStart > MAX_NAME_OCTETS) return false;
     for (let i = 1; i <= la; i++) {
       if (lower(a[ao + i]!) !== lower(b[bo + i]!)) return false;
     }
     ao += 1 + la;
     bo += 1 + lb;
   }
-}
-
-/** Offset of the next label after following any compression pointers; -1 when out of bounds. */
-function followPointers(msg: Buffer, start: number): number {
-  let o = start;
-  // A pointer loop cannot spin forever: the hop cap here, and the name-length cap in the caller.
-  for (let jumps = 0; o < msg.length && (msg[o]! & 0xc0) === 0xc0; jumps++) {
-    if (jumps >= MAX_POINTER_HOPS || o + 1 >= msg.length) return -1;
-    o = ((msg[o]! & 0x3f) << 8) | msg[o + 1]!;
-  }
-  return o < msg.length ? o : -1;
 }
 
 function lower(c: number): number {

@@ -4,7 +4,7 @@
 // compression.
 import { CLASSIC_UDP_SIZE, EDNS_OPTION, FLAG, HEADER_SIZE, TYPE } from './constants.js';
 import { beginMessage, encodeName, takeName, walkName } from './name.js';
-import type { Ede } from './response.js';
+import type { Ede, Rr } from './response.js';
 
 export interface ResponseInfo {
   id: number;
@@ -247,6 +247,45 @@ export function inspectResponse(msg: Buffer): ResponseInfo | null {
     ede,
     messageEnd: pos,
   };
+}
+
+/**
+ * The answer and authority RRs of a response inspectResponse() accepted, with every name
+ * (owner and RDATA) decompressed, ready for buildRecords(). Why: records spliced into another
+ * message (a local CNAME followed by the answer for its target) cannot keep pointers into the
+ * message they came from. Class is assumed IN (buildRecords writes IN). Null on garbage.
+ */
+export function readRecords(msg: Buffer, info: ResponseInfo): { answers: Rr[]; authority: Rr[] } | null {
+  const answers: Rr[] = [];
+  const authority: Rr[] = [];
+  let pos = info.questionEnd;
+  for (let i = 0; i < info.ancount + info.nscount; i++) {
+    const p = walkName(msg, pos, msg.length, true);
+    if (p < 0 || p + 10 > msg.length) return null;
+    const name = takeName();
+    const type = msg.readUInt16BE(p);
+    const rdStart = p + 10;
+    const rdEnd = rdStart + msg.readUInt16BE(p + 8);
+    if (rdEnd > msg.length) return null;
+    const layout = rdataLayout(type);
+    let rdata: Buffer;
+    if (layout === 0) {
+      rdata = Buffer.from(msg.subarray(rdStart, rdEnd));
+    } else {
+      const parts: Buffer[] = [msg.subarray(rdStart, rdStart + ((layout >> 4) & 0xff))];
+      let n = rdStart + ((layout >> 4) & 0xff);
+      for (let k = layout & 0xf; k > 0; k--) {
+        n = walkName(msg, n, rdEnd, true);
+        if (n < 0) return null;
+        parts.push(encodeName(takeName()));
+      }
+      parts.push(msg.subarray(n, rdEnd));
+      rdata = Buffer.concat(parts);
+    }
+    (i < info.ancount ? answers : authority).push({ name, type, ttl: normTtl(msg.readUInt32BE(p + 4)), rdata });
+    pos = rdEnd;
+  }
+  return { answers, authority };
 }
 
 /**

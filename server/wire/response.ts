@@ -392,6 +392,21 @@ export function buildRecords(msg: Buffer, q: ParsedQuery, answers: Rr[], opts?: 
   return out;
 }
 
+/** An SOA as a record for buildRecords' authority section (names uncompressed; TTL min(ttl, minimum) as buildNegative writes it). */
+export function soaRecord(soa: SoaTemplate): Rr {
+  const mname = encodeName(soa.mname);
+  const rname = encodeName(soa.rname);
+  const rdata = Buffer.allocUnsafe(mname.length + rname.length + 20);
+  mname.copy(rdata, 0);
+  rname.copy(rdata, mname.length);
+  let pos = mname.length + rname.length;
+  for (const v of [soa.serial >>> 0, soa.refresh >>> 0, soa.retry >>> 0, soa.expire >>> 0, clampTtl(soa.minimum)]) {
+    rdata.writeUInt32BE(v, pos);
+    pos += 4;
+  }
+  return { name: soa.zone, type: TYPE.SOA, ttl: Math.min(soa.ttl, soa.minimum), rdata };
+}
+
 // HINFO RDATA per RFC 8482 §4.2: CPU "RFC8482", OS empty.
 const HINFO_RFC8482 = Buffer.from([7, 0x52, 0x46, 0x43, 0x38, 0x34, 0x38, 0x32, 0]);
 
@@ -423,15 +438,18 @@ export function buildTruncated(msg: Buffer, q: ParsedQuery): Buffer {
 /**
  * Append our OPT (and optional EDE) to a complete response that carries none, bumping ARCOUNT. Why:
  * cached and forwarded answers are stored without the upstream's OPT and must get one matching
- * this requester's EDNS. Returns `body` itself when the requester sent no EDNS.
+ * this requester's EDNS. `rcode` is the full rcode whose high bits the OPT carries (the header
+ * nibble is the caller's). Returns `body` itself when the requester sent no EDNS.
  */
-export function addEdnsOpt(body: Buffer, q: ParsedQuery, opts?: ResponseOptions): Buffer {
-  const optLen = planOpt(q, 0, opts);
-  if (optLen === 0 || body.length < HEADER_SIZE) return body;
+export function addEdnsOpt(body: Buffer, q: ParsedQuery, opts?: ResponseOptions, rcode = 0): Buffer {
+  if (!q.edns || body.length < HEADER_SIZE) return body;
+  const optLen = planOpt(q, rcode, opts);
   const total = fitEde(q, body.length + optLen);
   const out = Buffer.allocUnsafe(total);
   body.copy(out, 0);
   out.writeUInt16BE((body.readUInt16BE(10) + 1) & 0xffff, 10);
-  writeOpt(out, body.length, q, 0);
+  // The extended bits of the rcode live in the OPT's TTL (RFC 6891 §6.1.3): an upstream's
+  // BADCOOKIE or BADVERS must not become NOERROR-with-some-low-bits on the way through.
+  writeOpt(out, body.length, q, rcode);
   return out;
 }

@@ -19,7 +19,7 @@ export interface QueryOptions {
   opcode?: number;
 }
 
-const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, SVCB: 64, HTTPS: 65, IXFR: 251, AXFR: 252, ANY: 255 };
+const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, HINFO: 13, MX: 15, TXT: 16, AAAA: 28, SRV: 33, DS: 43, DNSKEY: 48, SVCB: 64, HTTPS: 65, IXFR: 251, AXFR: 252, ANY: 255 };
 
 /** A query message, hand-built so tests control every bit. */
 export function makeQuery(name: string, type: string | number, opts: QueryOptions = {}): Buffer {
@@ -33,7 +33,9 @@ export function makeQuery(name: string, type: string | number, opts: QueryOption
   header.writeUInt16BE(1, 4);
   header.writeUInt16BE(edns ? 1 : 0, 10);
   const q = Buffer.alloc(4);
-  q.writeUInt16BE(typeof type === 'number' ? type : TYPES[type], 0);
+  const code = typeof type === 'number' ? type : TYPES[type];
+  if (code === undefined) throw new Error(`makeQuery: no code for type ${type}; pass the number`);
+  q.writeUInt16BE(code, 0);
   q.writeUInt16BE(opts.qclass ?? 1, 2);
   const parts = [header, qname, q];
   if (edns) {

@@ -32,9 +32,12 @@ export type FakeProtocol = 'udp' | 'tcp' | 'tls' | 'http' | 'https';
  * - 'wrong-question': a spoofed answer with the right ID for a different name
  * - 'other-port': a spoofed answer, right ID and question, from another UDP port (UDP only)
  * - 'garbage': the right ID followed by a malformed message (a self-referencing name pointer)
+ * - 'compressed-question': a spoofed answer, right ID, whose question name ends in a compression
+ *   pointer to a copy of its parent placed after the question (same name when pointers are
+ *   followed, but a different length and an illegal forward pointer)
  * Over HTTP there is one response per request, so the first forgery replaces the answer.
  */
-export type Forgery = 'wrong-id' | 'wrong-question' | 'other-port' | 'garbage';
+export type Forgery = 'wrong-id' | 'wrong-question' | 'other-port' | 'garbage' | 'compressed-question';
 
 export interface FakeBehaviour {
   /** Addresses for A queries (default for names without a rule: 192.0.2.1). */
@@ -49,7 +52,10 @@ export interface FakeBehaviour {
   manyA?: number;
   /** TTL of every answer record (default 300). */
   ttl?: number;
+  /** A number above 15 is an extended rcode: its high bits go into the OPT (when the query had one). */
   rcode?: 'NOERROR' | 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED' | number;
+  /** Set AD in the reply when the query carried AD or DO, as a validating resolver does (RFC 6840 §5.7). */
+  authenticated?: boolean;
   /**
    * SOA in the authority section of negative answers (NXDOMAIN, or NOERROR without records of
    * the asked type). zone defaults to the asked name's parent; ttl and minimum to 60.
@@ -353,6 +359,8 @@ function buildAnswer(request: Packet, b: FakeBehaviour): Buffer {
   const response = baseResponse(request);
   const rcode = typeof b.rcode === 'number' ? b.rcode : RCODES[b.rcode ?? 'NOERROR'];
   response.header.rcode = rcode;
+  const opt = request.additionals.find((r) => r.type === T.EDNS);
+  if (b.authenticated && (flag(request.header, 'ad') || opt?.doFlag === true)) (response.header as unknown as Record<string, number>).ad = 1;
   const question = request.questions[0];
   if (question === undefined || rcode === RCODES.SERVFAIL || rcode === RCODES.REFUSED) return response.toBuffer();
   const ttl = b.ttl ?? 300;
@@ -412,6 +420,7 @@ function forge(request: Packet, kind: Forgery): Buffer {
     bytes.writeUInt16BE(request.header.id, 0);
     return bytes;
   }
+  if (kind === 'compressed-question') return compressedQuestion(request);
   const spoof = baseResponse(request);
   const question = request.questions[0];
   if (question !== undefined) {
@@ -422,6 +431,24 @@ function forge(request: Packet, kind: Forgery): Buffer {
   }
   if (kind === 'wrong-id') spoof.header.id = (request.header.id + 1 + Math.floor(Math.random() * 0xfffe)) & 0xffff;
   return spoof.toBuffer();
+}
+
+/** Header, question `first-label` + pointer, then one A record owned by the parent name the pointer targets. */
+function compressedQuestion(request: Packet): Buffer {
+  const question = request.questions[0];
+  const labels = (question?.name ?? 'example').split('.');
+  const first = Buffer.from(labels[0]);
+  const parent = Buffer.concat([...labels.slice(1).map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  const header = Buffer.from([0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+  header.writeUInt16BE(request.header.id, 0);
+  const qname = Buffer.concat([Buffer.from([first.length]), first, Buffer.from([0xc0, 0])]);
+  const parentAt = 12 + qname.length + 4;
+  qname.writeUInt16BE(0xc000 | parentAt, qname.length - 2);
+  const qtail = Buffer.alloc(4);
+  qtail.writeUInt16BE(question?.type ?? T.A, 0);
+  qtail.writeUInt16BE(question?.class ?? Packet.CLASS.IN, 2);
+  const rrTail = Buffer.from([0, 1, 0, 1, 0, 1, 0x51, 0x80, 0, 4, ...SPOOFED_A.split('.').map(Number)]);
+  return Buffer.concat([header, qname, qtail, parent, rrTail]);
 }
 
 function rr(fields: Partial<Resource>): Resource {
