@@ -100,10 +100,11 @@ const ourLists: OurList[] = readdirSync(join(LISTS_DIR, 'vendors'))
     const d = describeList(readFileSync(join(LISTS_DIR, 'vendors', f), 'utf8'), 'curated');
     return { id: basename(f, '.txt'), vendor: d.vendor, entries: d.entries };
   });
-const allowNames = readdirSync(join(LISTS_DIR, 'allow'))
+const allowLists: OurList[] = readdirSync(join(LISTS_DIR, 'allow'))
   .filter((f) => f.endsWith('.txt'))
   .sort()
-  .flatMap((f) => describeList(readFileSync(join(LISTS_DIR, 'allow', f), 'utf8'), 'allow').entries.map((e) => e.name));
+  .map((f) => ({ id: `allow/${basename(f, '.txt')}`, vendor: null, entries: describeList(readFileSync(join(LISTS_DIR, 'allow', f), 'utf8'), 'allow').entries }));
+const allowNames = allowLists.flatMap((l) => l.entries.map((e) => e.name));
 
 const ourStandard = new Set(ourLists.flatMap((l) => l.entries.filter((e) => e.level === 'standard').map((e) => e.name)));
 const ourStrict = new Set(ourLists.flatMap((l) => l.entries.map((e) => e.name)));
@@ -337,7 +338,7 @@ describe.skipIf(!hasCorpus)('coverage of hagezi native vendor lists by our bundl
     const byAny = (list: string, name: string): boolean => (lists.get(list) ?? []).some((b) => blocks(b, name));
     const wrong: string[] = [];
     let checked = 0;
-    for (const l of ourLists) {
+    for (const l of [...ourLists, ...allowLists]) {
       for (const e of l.entries) {
         for (const c of [e.comment, e.groupComment]) {
           for (const claim of claimsIn(c ?? '', e.name)) {
