@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIp } from '../common/config.js';
 import type { Logger } from '../common/log.js';
-import type { Vendor, VendorCatalog } from '../common/vendors.js';
+import { deviceEvidence, type Vendor, type VendorCatalog } from '../common/vendors.js';
 import { ClientAcl } from './acl.js';
 import { CLASS, HEADER_SIZE, RCODE, TYPE } from './wire/constants.js';
 import { buildQuery } from './wire/message.js';
@@ -43,8 +43,6 @@ const RDNS_MISS_MS = 600_000;
 const RDNS_REMEMBERED = 4096;
 /** Only addresses on this side of the router are worth asking it about (loopback: the host itself). */
 const LAN = new ClientAcl(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8', 'fc00::/7', 'fe80::/10', '::1/128']);
-/** Vendor kinds that say what the device is, before an operating system's (every phone talks to Google). */
-const DEVICE_KINDS = new Set(['phone', 'tv', 'device']);
 
 export class Devices {
   private readonly byIp = new Map<string, string>();
@@ -72,17 +70,23 @@ export class Devices {
     return { address, name: r, nameFrom: r ? 'reverse-dns' : null, mac };
   }
 
-  /** The likely kind of device from the vendors it talks to (counts by vendor id), or null. */
+  /**
+   * The likely kind of device from the vendors it talks to (counts by vendor id), or null. A maker's
+   * device vendor beats an operating system (every Android phone also talks to Google), and within
+   * a tier the most queries win. Vendors whose names any device reaches (websites, shops, apps,
+   * SDKs, ACR) say nothing: a laptop that shops on amazon.com is not a Fire TV.
+   */
   kindOf(vendors: readonly { vendor: string; blocked: number; allowed: number }[]): DeviceKind | null {
-    let best: { v: Vendor; n: number; tier: number } | null = null;
+    let best: { v: Vendor; device: string; n: number; tier: number } | null = null;
     for (const c of vendors) {
       const v = this.opts.catalog.byId(c.vendor);
       if (!v?.device) continue;
-      const tier = DEVICE_KINDS.has(v.kind) ? 2 : v.kind === 'os' ? 0 : 1;
+      const tier = deviceEvidence(v.kind);
       const n = c.blocked + c.allowed;
-      if (!best || tier > best.tier || (tier === best.tier && n > best.n)) best = { v, n, tier };
+      if (tier === 0 || n <= 0) continue;
+      if (!best || tier > best.tier || (tier === best.tier && n > best.n)) best = { v, device: v.device, n, tier };
     }
-    return best ? { kind: best.v.device!, vendor: best.v.id } : null;
+    return best ? { kind: best.device, vendor: best.v.id } : null;
   }
 
   vendor(id: string): Vendor | undefined {

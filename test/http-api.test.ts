@@ -431,10 +431,73 @@ describe('devices', () => {
 
   it('are given a likely kind from the vendors they talk to, a device vendor before an operating system', () => {
     const devices = new Devices({ names: {}, catalog: VendorCatalog.load() });
-    expect(devices.kindOf([{ vendor: 'google', blocked: 0, allowed: 900 }, { vendor: 'xiaomi', blocked: 40, allowed: 2 }])?.vendor).toBe('xiaomi');
+    expect(devices.kindOf([{ vendor: 'android', blocked: 0, allowed: 900 }, { vendor: 'xiaomi', blocked: 40, allowed: 2 }])?.vendor).toBe('xiaomi');
     expect(devices.kindOf([{ vendor: 'lg', blocked: 10, allowed: 0 }])?.kind).toMatch(/LG/);
     expect(devices.kindOf([{ vendor: 'apple', blocked: 0, allowed: 10 }])?.vendor).toBe('apple');
     expect(devices.kindOf([{ vendor: 'mixpanel', blocked: 10, allowed: 0 }])).toBeNull();
+    expect(devices.kindOf([{ vendor: 'no-such-vendor', blocked: 3, allowed: 3 }, { vendor: 'lg', blocked: 0, allowed: 0 }])).toBeNull();
+  });
+
+  it('take no kind from shops, websites, companion apps or ACR, which any device reaches', () => {
+    const devices = new Devices({ names: {}, catalog: VendorCatalog.load() });
+    // A Windows laptop whose owner shops on Amazon, streams Prime Video and Netflix, reads
+    // Samsung's and LG's product pages and searches Google: lots of Amazon and Google, a little Windows.
+    const laptop = [
+      { vendor: 'google', blocked: 0, allowed: 1400 },
+      { vendor: 'amazon', blocked: 120, allowed: 900 },
+      { vendor: 'microsoft', blocked: 40, allowed: 300 },
+      { vendor: 'samsung-web', blocked: 12, allowed: 60 },
+      { vendor: 'lg-web', blocked: 0, allowed: 25 },
+      { vendor: 'roku-web', blocked: 3, allowed: 10 },
+      { vendor: 'windows', blocked: 0, allowed: 35 },
+    ];
+    expect(devices.kindOf(laptop)).toEqual({ kind: 'Windows PC', vendor: 'windows' });
+    // An iPhone with the Mi Home, Roku, Alexa and ThinQ apps and a game that carries Alphonso's SDK.
+    const iphone = [
+      { vendor: 'apple', blocked: 30, allowed: 700 },
+      { vendor: 'xiaomi-web', blocked: 0, allowed: 400 },
+      { vendor: 'roku-web', blocked: 20, allowed: 50 },
+      { vendor: 'amazon', blocked: 15, allowed: 200 },
+      { vendor: 'lg-web', blocked: 0, allowed: 80 },
+      { vendor: 'alphonso', blocked: 60, allowed: 0 },
+    ];
+    expect(devices.kindOf(iphone)?.vendor).toBe('apple');
+    // The same laptop before its first Windows check: nothing says what it is, so no guess.
+    expect(devices.kindOf(laptop.filter((v) => v.vendor !== 'windows'))).toBeNull();
+    // A Fire TV: its captive-portal checks and updates, plus Prime Video and Amazon metrics.
+    const fireTv = [
+      { vendor: 'amazon', blocked: 300, allowed: 500 },
+      { vendor: 'amazon-devices', blocked: 0, allowed: 48 },
+      { vendor: 'android', blocked: 0, allowed: 20 },
+      { vendor: 'google', blocked: 0, allowed: 150 },
+    ];
+    expect(devices.kindOf(fireTv)).toEqual({ kind: expect.stringMatching(/Fire TV/), vendor: 'amazon-devices' });
+  });
+
+  it('are recognised from their real queries: a laptop on amazon.com and Netflix is no Fire TV, a Fire TV is', async () => {
+    const t = await startTestServer({
+      bundled: true,
+      flags: { 'querylog-flush-interval': '200ms', 'default-sources': false },
+      config: { devices: { '127.0.0.1': 'Laptop', '::1': 'Living room stick' } },
+    });
+    try {
+      const laptop = ['www.amazon.com', 'fls-na.amazon.com', 'm.media-amazon.com', 'images-na.ssl-images-amazon.com', 'www.primevideo.com', 'c.amazon-adsystem.com', 'www.netflix.com', 'assets.nflxext.com', 'www.samsung.com', 'smetrics.samsung.com', 'www.google.com', 'www.youtube.com', 'www.msftconnecttest.com', 'settings-win.data.microsoft.com'];
+      const stick = ['fireoscaptiveportal.com', 'softwareupdates.amazon.com', 'device-metrics-us.amazon.com', 'minerva.devices.a2z.com', 'api.amazonvideo.com', 'www.netflix.com', 'connectivitycheck.gstatic.com'];
+      for (const name of laptop) await ask(t, name);
+      for (const name of stick) await ask6(t, name);
+      await t.server.querylog.flush();
+      const r = await http(t, '/api/devices');
+      const byClient = new Map((r.json.devices as { client: string; kind: string | null; kindVendor: string | null; vendors: { vendor: string; blocked: number }[] }[]).map((d) => [d.client, d]));
+      const lap = byClient.get('127.0.0.1')!;
+      expect(lap.vendors.find((v) => v.vendor === 'amazon')?.blocked).toBeGreaterThan(0); // amazon.txt blocked its metrics and ads
+      expect(lap.kindVendor).toBe('windows');
+      expect(lap.kind).not.toMatch(/Fire TV|Galaxy|Android/);
+      const fire = byClient.get('::1')!;
+      expect(fire.kindVendor).toBe('amazon-devices');
+      expect(fire.kind).toMatch(/Fire TV/);
+    } finally {
+      await t.stop();
+    }
   });
 
   it('reverse names are built and read correctly', () => {

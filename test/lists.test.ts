@@ -5,7 +5,8 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSameOrSubdomain, normaliseName } from '../common/names.js';
 import { LISTS_DIR } from '../common/paths.js';
-import { VendorCatalog, type Vendor } from '../common/vendors.js';
+import { getDomain } from 'tldts';
+import { VENDOR_KINDS, VendorCatalog, deviceEvidence, type Vendor } from '../common/vendors.js';
 import { allowListParser, curatedParser, describeList, type DescribedList, type ListEntry } from '../compiler/parse/curated.js';
 import { bundledSources, fromRegistry, readRegistry } from '../compiler/sources.js';
 import { isListFormat, type LineParser, type ParsedLine } from '../compiler/types.js';
@@ -50,6 +51,11 @@ const registry = readRegistry(LISTS_DIR);
 const registryJson = JSON.parse(readFileSync(join(LISTS_DIR, 'sources.json'), 'utf8')) as Record<string, unknown>[];
 
 const commentOf = (e: ListEntry): string => [e.comment, e.groupComment].filter(Boolean).join(' ');
+
+/** Lists without a `# vendor:` line gather names of many companies; the catalog attributes each name. */
+const isAggregate = (f: ListFile): boolean => f.list.vendor === null;
+/** The catalog vendor a rule of this list carries: the file's own, or the name's for an aggregate list. */
+const ruleVendor = (f: ListFile, name: string): string | null => f.list.vendor ?? catalog.vendorOf(name)?.id ?? null;
 
 describe('the curated list parser', () => {
   const sample = [
@@ -184,11 +190,23 @@ describe('describeList', () => {
 });
 
 describe('lists/vendors', () => {
-  it('has a list for every vendor the issue names', () => {
+  it('has a list for every vendor the issue names, and names for every ACR company', () => {
     const ids = vendorFiles.map((f) => f.list.vendor);
-    for (const id of ['xiaomi', 'huawei', 'honor', 'oppo', 'vivo', 'samsung', 'samsung-tv', 'transsion', 'lenovo', 'lg', 'roku', 'vizio', 'hisense', 'samba-tv', 'amazon', 'microsoft', 'mobile-sdks']) {
+    for (const id of ['xiaomi', 'huawei', 'honor', 'oppo', 'vivo', 'samsung', 'samsung-tv', 'transsion', 'lenovo', 'lg', 'tcl', 'roku', 'vizio', 'hisense', 'amazon', 'microsoft']) {
       expect(ids).toContain(id);
     }
+    const aggregated = new Set(vendorFiles.filter(isAggregate).flatMap((f) => f.list.entries.map((e) => ruleVendor(f, e.name))));
+    for (const id of ['alphonso', 'samba-tv', 'inscape', 'google-sdk', 'appsflyer', 'braze', 'clevertap', 'moengage', 'sensorsdata', 'talkingdata']) expect(aggregated).toContain(id);
+  });
+
+  it.each(vendorFiles.map((f) => [f.file, f] as const))('%s has both levels, and a [strict] section that says what it may break', (_file, f) => {
+    const lines = f.text.split('\n').map((l) => l.trim());
+    const at = lines.indexOf('[strict]');
+    expect(at, `${f.file} has no [strict] section`).toBeGreaterThan(-1);
+    expect(f.list.entries.some((e) => e.level === 'standard'), `${f.file} has no standard entry`).toBe(true);
+    const strict = f.list.entries.filter((e) => e.level === 'strict');
+    // an empty strict section still explains itself: why nothing more is blocked, and what would break
+    if (strict.length === 0) expect(lines.slice(at + 1).join(' '), `${f.file}: empty [strict] without a reason`).toMatch(/break/i);
   });
 
   it.each(vendorFiles.map((f) => [f.file, f] as const))('%s parses with no invalid line at either level', (_file, f) => {
@@ -239,25 +257,60 @@ describe('lists/vendors', () => {
     }
   });
 
-  it.each(vendorFiles.map((f) => [f.file, f] as const))('%s names its catalog vendor, which matches the file name', (_file, f) => {
+  it.each(vendorFiles.map((f) => [f.file, f] as const))('%s names its catalog vendor after the file, or none when it gathers several companies', (_file, f) => {
+    if (isAggregate(f)) {
+      expect(f.text, `${f.file}: a list without a vendor line must say how its names are attributed`).toMatch(/Attribution: this list names no vendor of its own/);
+      return;
+    }
     expect(f.list.vendor).toBe(basename(f.file, '.txt'));
     expect(catalog.byId(f.list.vendor!)).toBeDefined();
   });
 
-  it.each(vendorFiles.map((f) => [f.file, f] as const))('%s only holds names the catalog attributes to its vendor', (_file, f) => {
-    const own = catalog.byId(f.list.vendor!)!;
-    const aggregate = own.suffixes.length === 0;
+  it.each(vendorFiles.map((f) => [f.file, f] as const))('%s only holds names the catalog attributes to the vendor its rules carry', (_file, f) => {
     for (const e of f.list.entries) {
       const v = catalog.vendorOf(e.name);
       expect(v, `${f.file}:${e.line} ${e.name} belongs to no catalog vendor`).not.toBeNull();
-      if (!aggregate) expect(v!.id, `${f.file}:${e.line} ${e.name}`).toBe(own.id);
+      if (isAggregate(f)) {
+        // names any device reaches: an aggregate list must not make its rules say what the client is
+        expect(deviceEvidence(v!.kind), `${f.file}:${e.line} ${e.name} is attributed to ${v!.id}, a ${v!.kind} vendor`).toBe(0);
+      } else {
+        expect(v!.id, `${f.file}:${e.line} ${e.name}`).toBe(f.list.vendor);
+      }
     }
   });
 
-  it('is found by the compiler as bundled sources, each with its vendor', () => {
+  it('never lets a rule lend its vendor to a name the catalog gives to another vendor', () => {
+    // A blocked query carries the vendor of the most specific rule that matched. A subtree rule of
+    // a device vendor over a name the catalog gives elsewhere (logs.roku.com over the phone app's
+    // mobile.logs.roku.com) would label that name's client as the device, unless the name has a
+    // rule of its own at the same level.
+    const listed = new Map<string, 'standard' | 'strict'>();
+    for (const f of vendorFiles) for (const e of f.list.entries) if (listed.get(e.name) !== 'standard') listed.set(e.name, e.level);
+    const suffixes = catalog.vendors.flatMap((v) => v.suffixes);
+    const problems: string[] = [];
+    for (const f of vendorFiles) {
+      for (const e of f.list.entries) {
+        const mine = ruleVendor(f, e.name);
+        for (const s of suffixes) {
+          if (s === e.name || !isSameOrSubdomain(s, e.name)) continue;
+          const theirs = catalog.vendorOf(s)!.id;
+          if (theirs === mine) continue;
+          const own = listed.get(s);
+          if (own === 'standard' || own === e.level) continue;
+          problems.push(`${f.file}:${e.line} ${e.name} (${mine}) covers ${s}, which the catalog gives to ${theirs}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('is found by the compiler as bundled sources, each with its vendor (none for a list of several companies)', () => {
     const bundled = bundledSources(LISTS_DIR).filter((s) => s.format === 'curated');
     expect(bundled.map((s) => s.id).sort()).toEqual(vendorFiles.map((f) => `hushdns-${basename(f.file, '.txt')}`).sort());
-    for (const s of bundled) expect(s.vendor).toBe(s.id.slice('hushdns-'.length));
+    for (const s of bundled) {
+      const f = vendorFiles.find((v) => `hushdns-${basename(v.file, '.txt')}` === s.id)!;
+      expect(s.vendor).toBe(isAggregate(f) ? null : s.id.slice('hushdns-'.length));
+    }
   });
 });
 
@@ -289,9 +342,8 @@ describe('lists/allow', () => {
     }
   });
 
-  it('allows a whole vendor domain from the catalog only where its comment says why', () => {
-    const suffixes = new Set(catalog.vendors.flatMap((v) => v.suffixes));
-    const unexplained = allNames.filter(({ entry }) => suffixes.has(entry.name) && !/whole domain:/.test(commentOf(entry)));
+  it('allows a whole registrable domain only where its comment says why', () => {
+    const unexplained = allNames.filter(({ entry }) => getDomain(entry.name) === entry.name && !/whole domain:/.test(commentOf(entry)));
     expect(unexplained.map(({ entry }) => entry.name)).toEqual([]);
   });
 
@@ -308,7 +360,7 @@ describe('lists/allow', () => {
 });
 
 describe('lists/vendors.json', () => {
-  const KINDS = ['phone', 'tv', 'os', 'sdk', 'device', 'app'];
+  const KINDS: readonly string[] = VENDOR_KINDS;
 
   it('has complete entries with unique ids', () => {
     const ids = new Set<string>();
@@ -319,8 +371,10 @@ describe('lists/vendors.json', () => {
       expect(typeof v.name === 'string' && v.name.length > 0, String(v.id)).toBe(true);
       expect(KINDS, String(v.id)).toContain(v.kind);
       expect(Array.isArray(v.suffixes), String(v.id)).toBe(true);
-      if (v.kind !== 'sdk' && v.kind !== 'app') expect(typeof v.device === 'string' && v.device.length > 0, `${String(v.id)} needs a device`).toBe(true);
-      else expect(v.device === undefined || typeof v.device === 'string', String(v.id)).toBe(true);
+      // only a kind that says what the client is carries a device description
+      if (deviceEvidence(v.kind as Vendor['kind']) > 0) expect(typeof v.device === 'string' && v.device.length > 0, `${String(v.id)} needs a device`).toBe(true);
+      else expect(v.device, `${String(v.id)} is a ${String(v.kind)} vendor and implies no device`).toBeUndefined();
+      expect(Array.isArray(v.suffixes) && (v.suffixes as unknown[]).length > 0, `${String(v.id)} has no suffixes`).toBe(true);
       const extra = Object.keys(v).filter((k) => !['id', 'name', 'kind', 'device', 'suffixes'].includes(k));
       expect(extra, String(v.id)).toEqual([]);
     }
@@ -339,21 +393,53 @@ describe('lists/vendors.json', () => {
     }
   });
 
-  it('leaves suffixes empty only for SDK groups that a vendor list uses', () => {
-    const used = new Set(vendorFiles.map((f) => f.list.vendor));
-    for (const v of catalog.vendors) {
-      if (v.suffixes.length > 0) continue;
-      expect(v.kind, v.id).toBe('sdk');
-      expect(used.has(v.id), `${v.id} has no suffixes and no list`).toBe(true);
-    }
-  });
-
   it('attributes queries by their longest matching suffix', () => {
     expect(catalog.vendorOf('data.mistat.xiaomi.com')?.id).toBe('xiaomi');
     expect(catalog.vendorOf('firebaselogging-pa.googleapis.com')?.id).toBe('google-sdk');
-    expect(catalog.vendorOf('connectivitycheck.gstatic.com')?.id).toBe('google');
+    expect(catalog.vendorOf('connectivitycheck.gstatic.com')?.id).toBe('android');
+    expect(catalog.vendorOf('www.gstatic.com')?.id).toBe('google');
     expect(catalog.vendorOf('log-ingestion.samsungacr.com')?.device).toBe('Samsung smart TV');
+    expect(catalog.vendorOf('mobile.logs.roku.com')?.id).toBe('roku-web');
+    expect(catalog.vendorOf('scribe.logs.roku.com')?.id).toBe('roku');
     expect(catalog.vendorOf('unrelated.example.org')).toBeNull();
+  });
+
+  it('gives no device to names that any laptop, or any phone with the maker’s app, reaches', () => {
+    // What a laptop or an iPhone resolves when its owner shops, watches and reads: none of it may
+    // make the catalog say "Fire TV", "Galaxy phone" or "LG TV".
+    const anyDevice = [
+      'www.amazon.com', 'fls-na.amazon.com', 'm.media-amazon.com', 'images-na.ssl-images-amazon.com', 'aax-us-east.amazon-adsystem.com', 'c.amazon-adsystem.com',
+      'www.primevideo.com', 'atv-ps.amazon.com', 'api.amazonvideo.com', 'device-metrics-us-2.amazon.com', 'alexa.amazon.com', 'api.amazonalexa.com',
+      'www.samsung.com', 'smetrics.samsung.com', 'account.samsung.com', 'shop.samsung.com', 'nmetrics.samsungmobile.com',
+      'www.lg.com', 'www.lge.com', 'gscs.lge.com', 'aic-service.lgthinq.com', 'lgads.tv',
+      'www.roku.com', 'my.roku.com', 'mobile.logs.roku.com', 'pixel.web.roku.com', 'display.ravm.tv',
+      'www.mi.com', 'account.xiaomi.com', 'api.io.mi.com', 'de.api.io.mi.com', 'home.mi.com', 'stat.youpin.mi.com',
+      'www.huawei.com', 'consumer.huawei.com', 'www.vmall.com', 'obs.cn-north-4.myhuaweicloud.com', 'www.petalsearch.com',
+      'www.lenovo.com', 'pcsupport.lenovo.com', 'tracking.lenovo.com', 'chifsr.lenovomm.com', 'uss.lenovomm.com', 'www.motorola.com',
+      'www.oppo.com', 'www.oneplus.com', 'www.realme.com', 'id.heytap.com', 'www.vivo.com', 'www.hihonor.com', 'www.honor.com',
+      'www.vizio.com', 'www.hisense.com', 'analytics.shop.hisense.com', 'www.tcl.com', 'www.tct-teye.com', 'www.transsion.com',
+      'www.apple.com', 'securemetrics.apple.com', 'www.google.com', 'www.youtube.com', 'rr3---sn-4g5e6nsz.googlevideo.com', 'mtalk.google.com',
+      'www.bing.com', 'www.msn.com', 'outlook.office.com', 'events.data.microsoft.com', 'login.live.com',
+      'prov.alphonso.tv', 'www.samba.tv', 'platform.cid.samba.tv', 'control.tvinteractive.tv', 'app-measurement.com', 'www.netflix.com',
+    ];
+    const implying = anyDevice.map((n) => ({ n, v: catalog.vendorOf(n) })).filter(({ v }) => v && deviceEvidence(v.kind) > 0);
+    expect(implying.map(({ n, v }) => `${n} → ${v!.id} (${v!.kind})`)).toEqual([]);
+  });
+
+  it('recognises devices by names only they contact', () => {
+    const only: [string, string][] = [
+      ['fireoscaptiveportal.com', 'amazon-devices'], ['softwareupdates.amazon.com', 'amazon-devices'], ['device-messaging-na.amazon.com', 'amazon-devices'],
+      ['tracking.intl.miui.com', 'xiaomi'], ['connect.rom.miui.com', 'xiaomi'], ['data.mistat.xiaomi.com', 'xiaomi'],
+      ['dc.di.atlas.samsung.com', 'samsung'], ['fota-cloud-dn.ospserver.net', 'samsung'], ['log-ingestion.samsungacr.com', 'samsung-tv'],
+      ['us.lgtvsdp.com', 'lg'], ['snu.lge.com', 'lg'], ['captive.roku.com', 'roku'], ['scribe.logs.roku.com', 'roku'],
+      ['hw-tdp-o.api.leiniao.com', 'tcl'], ['api.vizio.com', 'vizio'], ['api-4know-eu.hismarttv.com', 'hisense'],
+      ['www.msftconnecttest.com', 'windows'], ['connectivitycheck.gstatic.com', 'android'], ['captive.apple.com', 'apple'],
+    ];
+    for (const [name, id] of only) {
+      const v = catalog.vendorOf(name);
+      expect(v?.id, name).toBe(id);
+      expect(deviceEvidence(v!.kind), name).toBeGreaterThan(0);
+    }
   });
 });
 
