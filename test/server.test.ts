@@ -21,7 +21,7 @@ import { makeTestCert } from './helpers/tls-cert.js';
 
 const LISTS = {
   'trackers.txt#hosts': '0.0.0.0 tracking.example.com\n0.0.0.0 TELEMETRY.Example.NET # upper case\n',
-  'ads.txt#adblock': '||ads.example.org^\n@@||good.ads.example.org^\n||cloaked-tracker.example.net^\n',
+  'ads.txt#adblock': '||ads.example.org^\n@@||good.ads.example.org^\n||cloaked-tracker.example.net^\n@@||allowed.shop.example^\n',
 };
 
 const HAS_DIG = spawnSync('dig', ['-v']).status === 0;
@@ -147,6 +147,12 @@ describe('hushdns serve over real sockets', () => {
       const r = await udp(makeQuery('metrics.shop.example', 'A'));
       expect(addressesOf(r)).toEqual(['0.0.0.0']);
       expect(edeOf(r)?.text).toMatch(/CNAME shop\.cloaked-tracker\.example\.net/);
+    });
+
+    it('answers an allow-listed name normally even when its CNAME target is blocked', async () => {
+      t.upstream.set('allowed.shop.example', { cname: ['cdn.cloaked-tracker.example.net'], a: ['198.51.100.8'] });
+      const r = await udp(makeQuery('allowed.shop.example', 'A'));
+      expect(addressesOf(r)).toEqual(['198.51.100.8']);
     });
   });
 

@@ -13,6 +13,9 @@ export function blockStage(decide: Decider, sinkhole: Sinkhole): Stage {
   return (next: Handler) => (query: Query) => {
     const d = decide(query.q.name);
     if (d && d.action === 'block') return blocked(query, sinkhole, d.reason, d.vendor);
+    // A name someone allowed on purpose is answered as the upstream resolves it: re-blocking it
+    // for its CNAME target would undo the allow (AdGuard Home and Blocky behave the same).
+    if (d && d.action === 'allow') return next(query);
     const result = next(query);
     return isPromise(result) ? result.then((a) => inspectCnames(a, query, decide, sinkhole)) : inspectCnames(result, query, decide, sinkhole);
   };
