@@ -1,6 +1,8 @@
 // The answer cache: upstream response bodies (no OPT, any ID) with the offsets of their TTLs, so a
 // hit is one copy and a few integer writes, never a re-parse. Bounded by entries and by bytes,
-// least recently used out first (a Map keeps insertion order; a hit re-inserts).
+// least recently used out first (a Map keeps insertion order). A hit re-inserts an entry only
+// when it has drifted into the older half of the Map: hot entries, which are always near the
+// young end, cost one Map lookup per hit instead of a delete and an insert.
 import type { ResponseInfo } from './wire/message.js';
 import { RCODE, TYPE } from './wire/constants.js';
 
@@ -24,6 +26,8 @@ export interface CacheEntry {
   staleUntil: number;
   hits: number;
   refreshing: boolean;
+  /** Insertion sequence number of its current place in the Map (for lazy LRU promotion). */
+  seq: number;
 }
 
 /** Negative answers without an SOA still get a short life: enough to absorb retry bursts. */
@@ -33,6 +37,7 @@ const ENTRY_OVERHEAD = 160; // Map slot, entry object, key string: a rough per-e
 export class AnswerCache {
   private readonly map = new Map<string, CacheEntry>();
   private bytes = 0;
+  private seq = 0;
   hits = 0;
   misses = 0;
   evictions = 0;
@@ -63,8 +68,11 @@ export class AnswerCache {
       this.misses++;
       return undefined;
     }
-    this.map.delete(key);
-    this.map.set(key, e);
+    if (this.seq - e.seq > this.map.size >>> 1) {
+      this.map.delete(key);
+      this.map.set(key, e);
+      e.seq = ++this.seq;
+    }
     if (now < e.expiresAt) this.hits++;
     return e;
   }
@@ -91,6 +99,7 @@ export class AnswerCache {
       staleUntil: now + ttl * 1000 + this.opts.staleMaxAgeMs,
       hits: 0,
       refreshing: false,
+      seq: ++this.seq,
     };
     this.map.set(key, entry);
     this.bytes += body.length + key.length + ENTRY_OVERHEAD;

@@ -13,12 +13,21 @@ export interface UdpListener {
   close(): Promise<void>;
 }
 
+/**
+ * dgram resolves the destination of every send through `lookup` (dns.lookup by default, which
+ * answers an IP literal on the next tick). We only ever answer the address a query came from, so
+ * hand it back at once: one tick, one closure and an isIP check less per answer.
+ */
+function literalAddress(address: string, _family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
+}
+
 /** Large enough to ride out a burst from a whole household while the event loop is busy. */
 const RECV_BUFFER = 4 * 1024 * 1024;
 
 export function listenUdp(host: string, port: number, handle: PacketHandler, onError: (err: Error) => void): Promise<UdpListener> {
   const v6 = host.includes(':');
-  const socket: Socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, reuseAddr: false });
+  const socket: Socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, reuseAddr: false, lookup: literalAddress });
   let pending = 0;
   let draining = false;
   let closed = false;

@@ -21,6 +21,10 @@ const PRIVATE_TLDS = new Set(['local', 'localhost', 'localdomain', 'internal', '
 const LOOPBACK_V4 = Buffer.from([127, 0, 0, 1]);
 const LOOPBACK_V6 = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 const TTL = 300;
+// Built once: this stage runs for every query.
+const BELOW_CANARY = `.${SPECIAL_NAMES.dohCanary}`;
+const BELOW_DDR = `.${SPECIAL_NAMES.ddr}`;
+const PRIVATE_RELAY = new Set<string>(SPECIAL_NAMES.privateRelay);
 
 export function specialStage(opts: SpecialOptions): Stage {
   const localDomain = opts.localDomain.toLowerCase().replace(/^\.|\.$/g, '');
@@ -33,13 +37,13 @@ export function specialStage(opts: SpecialOptions): Stage {
 
   return (next: Handler) => (query: Query) => {
     const name = query.q.name;
-    if (name === SPECIAL_NAMES.dohCanary || name.endsWith(`.${SPECIAL_NAMES.dohCanary}`)) {
+    if (name === SPECIAL_NAMES.dohCanary || name.endsWith(BELOW_CANARY)) {
       return negative(query, RCODE.NXDOMAIN, 'DoH canary: keeps browsers on this resolver');
     }
-    if (opts.blockPrivateRelay && (SPECIAL_NAMES.privateRelay as readonly string[]).includes(name)) {
+    if (opts.blockPrivateRelay && PRIVATE_RELAY.has(name)) {
       return negative(query, RCODE.NXDOMAIN, 'iCloud Private Relay: Apple devices fall back to this resolver');
     }
-    if (name === SPECIAL_NAMES.ddr || name.endsWith(`.${SPECIAL_NAMES.ddr}`)) {
+    if (name === SPECIAL_NAMES.ddr || name.endsWith(BELOW_DDR)) {
       return negative(query, RCODE.NOERROR, 'resolver.arpa: no designated encrypted resolver');
     }
     if (name === 'localhost' || name.endsWith('.localhost')) {
@@ -59,7 +63,7 @@ export function specialStage(opts: SpecialOptions): Stage {
 /** Why a name belongs to the LAN, or null. */
 export function lanReason(name: string, localDomain: string): string | null {
   if (name === '') return null; // the root (priming queries) goes upstream
-  if (localDomain && (name === localDomain || name.endsWith(`.${localDomain}`))) return 'LAN domain';
+  if (localDomain && (name === localDomain || (name.endsWith(localDomain) && name.charCodeAt(name.length - localDomain.length - 1) === 0x2e))) return 'LAN domain';
   if (name.endsWith('.local') || name === 'local') return 'mdns';
   const dot = name.indexOf('.');
   if (dot === -1) return PRIVATE_TLDS.has(name) || !isIcannTld(name) ? 'single-label' : null;
