@@ -68,7 +68,7 @@ export class AnswerCache {
       this.misses++;
       return undefined;
     }
-    if (this.seq - e.seq > this.map.size >>> 1) {
+    if (this.seq - e.seq >= this.map.size >>> 1) {
       this.map.delete(key);
       this.map.set(key, e);
       e.seq = ++this.seq;
