@@ -8,6 +8,7 @@ import { PROFILE } from './reliability/profile.js';
 import { attackRows, summaryMarkdown, writeSummary } from './reliability/summary.js';
 import './reliability/hostile-udp.js';
 import './reliability/hostile-tcp.js';
+import './reliability/upstreams.js';
 
 afterAll(() => {
   const path = writeSummary({ profile: PROFILE.name, seed: PROFILE.seed, finishedAt: new Date().toISOString() });

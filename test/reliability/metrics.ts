@@ -6,6 +6,20 @@ import { request } from 'undici';
 
 export type Scrape = Map<string, number>;
 
+export interface Health {
+  status: 'ok' | 'degraded';
+  warnings: string[];
+  querylog: { mode: string; failing: boolean; lastError: string | null; writeErrors: number; rowsWritten: number };
+}
+
+/** GET /api/health: the server's own verdict and its warnings. */
+export async function health(http: { host: string; port: number }): Promise<Health> {
+  const res = await request(`http://${http.host}:${http.port}/api/health`);
+  const body = (await res.body.json()) as Health;
+  if (res.statusCode !== 200) throw new Error(`GET /api/health answered ${res.statusCode}: ${JSON.stringify(body)}`);
+  return body;
+}
+
 export async function scrape(http: { host: string; port: number }): Promise<Scrape> {
   const res = await request(`http://${http.host}:${http.port}/metrics`);
   const text = await res.body.text();
