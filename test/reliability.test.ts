@@ -9,6 +9,7 @@ import { attackRows, summaryMarkdown, writeSummary } from './reliability/summary
 import './reliability/hostile-udp.js';
 import './reliability/hostile-tcp.js';
 import './reliability/upstreams.js';
+import './reliability/swaps.js';
 
 afterAll(() => {
   const path = writeSummary({ profile: PROFILE.name, seed: PROFILE.seed, finishedAt: new Date().toISOString() });
