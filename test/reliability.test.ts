@@ -10,6 +10,7 @@ import './reliability/hostile-udp.js';
 import './reliability/hostile-tcp.js';
 import './reliability/upstreams.js';
 import './reliability/swaps.js';
+import './reliability/data-dir.js';
 
 afterAll(() => {
   const path = writeSummary({ profile: PROFILE.name, seed: PROFILE.seed, finishedAt: new Date().toISOString() });
