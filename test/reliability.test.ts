@@ -11,6 +11,8 @@ import './reliability/hostile-tcp.js';
 import './reliability/upstreams.js';
 import './reliability/swaps.js';
 import './reliability/data-dir.js';
+import './reliability/access.js';
+import './reliability/http.js';
 
 afterAll(() => {
   const path = writeSummary({ profile: PROFILE.name, seed: PROFILE.seed, finishedAt: new Date().toISOString() });

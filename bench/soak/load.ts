@@ -68,8 +68,8 @@ export interface FloodReport {
   refused: number;
   other: number;
   lost: number;
-  /** Largest answer minus its query, in bytes (positive would mean amplification); null without answers. */
-  maxExcessBytes: number | null;
+  /** Largest REFUSED answer minus its query, in bytes (positive would be amplification); null without one. */
+  maxRefusedExcessBytes: number | null;
   ms: number;
 }
 
@@ -174,7 +174,7 @@ async function probe(job: Extract<LoadJob, { mode: 'probe' }>, stopped: () => bo
 
 async function flood(job: Extract<LoadJob, { mode: 'flood' }>, stopped: () => boolean): Promise<FloodReport> {
   const socket = await openSocket(job);
-  const report: FloodReport = { mode: 'flood', sent: 0, noerror: 0, refused: 0, other: 0, lost: 0, maxExcessBytes: null, ms: 0 };
+  const report: FloodReport = { mode: 'flood', sent: 0, noerror: 0, refused: 0, other: 0, lost: 0, maxRefusedExcessBytes: null, ms: 0 };
   const queryLength = buildQuery(job.name, 1).length;
   const waiting = new Map<number, NodeJS.Timeout>();
   const started = performance.now();
@@ -210,9 +210,10 @@ async function flood(job: Extract<LoadJob, { mode: 'flood' }>, stopped: () => bo
     clearTimeout(timer);
     const rcode = msg[3] & 0x0f;
     if (rcode === 0) report.noerror++;
-    else if (rcode === 5) report.refused++;
-    else report.other++;
-    report.maxExcessBytes = Math.max(report.maxExcessBytes ?? -Infinity, msg.length - queryLength);
+    else if (rcode === 5) {
+      report.refused++;
+      report.maxRefusedExcessBytes = Math.max(report.maxRefusedExcessBytes ?? -Infinity, msg.length - queryLength);
+    } else report.other++;
     sendOne();
   });
   ready();
