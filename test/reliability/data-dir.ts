@@ -11,6 +11,7 @@ import { DEFAULT_A, startFakeUpstream, type FakeUpstream } from '../helpers/fake
 import { compileLists, tempDir } from '../helpers/server.js';
 import { Attack, exited } from './attack.js';
 import { health } from './metrics.js';
+import { recordFailedStart } from './summary.js';
 import { bindWrap, CARD_PROBLEM, failingCard, fill, MOUNT_PROBLEM, tmpfsWrap } from './mounts.js';
 
 const LISTS = { 'ads.txt#adblock': '||ads.example.org^\n' };
@@ -58,8 +59,14 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
     return { dir, table: join(seed, BLOCKLIST_FILE) };
   }
 
-  function start(dataDir: string, wrap: string[]): Promise<ChildServer> {
-    return startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: FLAGS, wrap });
+  /** Starts the server; one that exits before answering is recorded as a crash of `attack`. */
+  async function start(dataDir: string, wrap: string[], attack?: string): Promise<ChildServer> {
+    try {
+      return await startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: FLAGS, wrap });
+    } catch (err) {
+      if (attack) recordFailedStart(attack, err);
+      throw err;
+    }
   }
 
   /** A folder a server has run in (API token, query log), so a restart finds them there. */
@@ -129,7 +136,7 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
     const card = failingCard();
     let srv: ChildServer | null = null;
     try {
-      srv = await start(dir, card.wrap(dir, [table]));
+      srv = await start(dir, card.wrap(dir, [table]), 'data folder turns read-only while serving (ext4 error)');
       await waitForFirstFlush(srv);
       const attack = new Attack(srv, 'data folder turns read-only while serving (ext4 error)');
       card.fail();
@@ -142,7 +149,7 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
 
   it('restarts on a read-only folder (API token and query log already there): DNS answers, log and health say read-only', async () => {
     const dir = await usedDir();
-    const srv = await start(dir, bindWrap(dir, true));
+    const srv = await start(dir, bindWrap(dir, true), 'restart on a read-only data folder');
     try {
       const attack = new Attack(srv, 'restart on a read-only data folder');
       judge(attack, srv, await serveUntilWarned(srv, attack, READ_ONLY), READ_ONLY, 'read-only');
@@ -153,7 +160,7 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
 
   it('starts on a fresh read-only folder (no API token yet): DNS answers, log and health say read-only', async () => {
     const dir = await compiledDir();
-    const srv = await start(dir, bindWrap(dir, true));
+    const srv = await start(dir, bindWrap(dir, true), 'first start on a read-only data folder');
     try {
       const attack = new Attack(srv, 'first start on a read-only data folder');
       judge(attack, srv, await serveUntilWarned(srv, attack, READ_ONLY), READ_ONLY, 'read-only');
@@ -164,7 +171,7 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
 
   it('fills up while serving: DNS answers, log and health say full', async () => {
     const { dir, table } = await mountPoint();
-    const srv = await start(dir, tmpfsWrap(dir, 2048, [table], false));
+    const srv = await start(dir, tmpfsWrap(dir, 2048, [table], false), 'data folder fills up while serving');
     try {
       await waitForFirstFlush(srv);
       const attack = new Attack(srv, 'data folder fills up while serving');
@@ -177,7 +184,7 @@ describe.skipIf(MOUNT_PROBLEM !== null)('a read-only or full data folder (own mo
 
   it('starts on a full folder: DNS answers, log and health say full', async () => {
     const { dir, table } = await mountPoint();
-    const srv = await start(dir, tmpfsWrap(dir, 1024, [table], true));
+    const srv = await start(dir, tmpfsWrap(dir, 1024, [table], true), 'start on a full data folder');
     try {
       const attack = new Attack(srv, 'start on a full data folder');
       judge(attack, srv, await serveUntilWarned(srv, attack, FULL), FULL, 'full');

@@ -5,6 +5,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export const SUMMARY_JSON = resolve(import.meta.dirname, '../../test-results/reliability-summary.json');
+/** The same table as markdown, for `npm run soak` to print once vitest is done. */
+export const SUMMARY_MD = SUMMARY_JSON.replace(/\.json$/, '.md');
 
 export interface AttackRow {
   attack: string;
@@ -38,6 +40,15 @@ export function recordAttack(row: AttackRow): void {
   rows.push(row);
 }
 
+/** A server that exited before it answered: a crash, with the reason it gave. */
+export function recordFailedStart(attack: string, err: unknown): void {
+  const last = String((err as Error).message ?? err)
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .find((l) => l.startsWith('hushdns:'));
+  rows.push({ attack, sent: 0, unit: 'queries', crashes: 1, maxLatencyMs: null, maxServerLatencyMs: null, cpuPressure: null, rssBeforeMb: null, rssAfterMb: null, upstreamFaults: null, lostInSwaps: null, note: `exited at start: ${last ?? 'see the test output'}` });
+}
+
 export function attackRows(): readonly AttackRow[] {
   return rows;
 }
@@ -59,5 +70,6 @@ export function summaryMarkdown(list: readonly AttackRow[] = rows): string {
 export function writeSummary(meta: Record<string, unknown>, list: readonly AttackRow[] = rows): string {
   mkdirSync(dirname(SUMMARY_JSON), { recursive: true });
   writeFileSync(SUMMARY_JSON, `${JSON.stringify({ ...meta, attacks: list }, null, 2)}\n`);
+  writeFileSync(SUMMARY_MD, `${summaryMarkdown(list)}\n`);
   return SUMMARY_JSON;
 }

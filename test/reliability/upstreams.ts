@@ -187,6 +187,11 @@ describe('failing upstreams against the server process', () => {
       ['TC=1', (x) => ({ a: [x], ttl: 1, truncateUdp: true })],
     ];
     const timeline: { at: number; a: string; b: string }[] = [];
+    const popular = Array.from({ length: 20 }, (_, i) => `popular${i}.churn.example`);
+    // Seen before the churn starts: from then on each has a cache entry to be served stale from.
+    a.setDefault({ a: [A_ADDR], ttl: 1 });
+    for (const name of popular) expect(addressesOf(await ask(name))).toEqual([A_ADDR]);
+    const answeredAt = new Map<string, number>(popular.map((name) => [name, Date.now()]));
     const before = await scrape(srv.http);
     const started = Date.now();
     let churning = true;
@@ -200,8 +205,8 @@ describe('failing upstreams against the server process', () => {
         await sleep(200 + Math.floor(rand() * 300));
       }
     })();
-    const outcomes = { right: 0, stale: 0, servfail: 0, wrong: [] as string[], silent: 0, lateServfail: 0 };
-    const popular = Array.from({ length: 20 }, (_, i) => `popular${i}.churn.example`);
+    const outcomes = { right: 0, stale: 0, servfail: 0, wrong: [] as string[], silent: 0, lateServfail: 0, servfailSeenBefore: [] as string[] };
+    // When each name first got a real answer: from then on it is in the cache, so never SERVFAIL.
     const client = async () => {
       while (Date.now() - started < PROFILE.churnMs) {
         const name = rand() < 0.5 ? popular[Math.floor(rand() * popular.length)] : fresh('churn');
@@ -209,12 +214,17 @@ describe('failing upstreams against the server process', () => {
         try {
           const r = await attack.timed(() => ask(name, SERVFAIL_DEADLINE_MS + 1000));
           const got = addressesOf(r);
+          const real = got.length === 1 && (got[0] === A_ADDR || got[0] === B_ADDR);
           if (rcodeOf(r) === SERVFAIL) {
             outcomes.servfail++;
             if (Date.now() - t0 > SERVFAIL_DEADLINE_MS) outcomes.lateServfail++;
-          } else if (edeOf(r)?.code === STALE_EDE && got.length === 1 && (got[0] === A_ADDR || got[0] === B_ADDR)) outcomes.stale++;
-          else if (got.length === 1 && (got[0] === A_ADDR || got[0] === B_ADDR)) outcomes.right++;
-          else outcomes.wrong.push(`${name}: rcode ${rcodeOf(r)} ${JSON.stringify(got)}`);
+            const seen = answeredAt.get(name);
+            if (seen !== undefined && seen < t0) outcomes.servfailSeenBefore.push(`${name} (answered ${t0 - seen} ms before)`);
+          } else if (edeOf(r)?.code === STALE_EDE && real) outcomes.stale++;
+          else if (real) {
+            outcomes.right++;
+            if (!answeredAt.has(name)) answeredAt.set(name, Date.now());
+          } else outcomes.wrong.push(`${name}: rcode ${rcodeOf(r)} ${JSON.stringify(got)}`);
         } catch {
           outcomes.silent++;
         }
@@ -235,9 +245,10 @@ describe('failing upstreams against the server process', () => {
     const finalAnswer = addressesOf(await ask(fresh('after-churn')));
     const total = outcomes.right + outcomes.stale + outcomes.servfail + outcomes.wrong.length + outcomes.silent;
     attack.finish({ sent: total, unit: 'queries', upstreamFaults: faults, note: `${outcomes.right} right, ${outcomes.stale} stale, ${outcomes.servfail} SERVFAIL; ${timeline.length} changes` });
-    console.log(`upstream churn: ${JSON.stringify({ ...outcomes, wrong: outcomes.wrong.length })}, ${faults} faulty upstream exchanges, ${timeline.length} behaviour changes; server: ${JSON.stringify(server)}`);
+    console.log(`upstream churn: ${JSON.stringify({ ...outcomes, wrong: outcomes.wrong.length, servfailSeenBefore: outcomes.servfailSeenBefore.length })}, ${faults} faulty upstream exchanges, ${timeline.length} behaviour changes; server: ${JSON.stringify(server)}`);
     expect(outcomes.wrong, 'answers with an address no upstream gave for real').toEqual([]);
     expect(outcomes.silent, 'queries the server never answered').toBe(0);
+    expect(outcomes.servfailSeenBefore, 'SERVFAIL for a name answered before (serve-stale must answer it)').toEqual([]);
     expect(outcomes.lateServfail, `SERVFAIL later than ${SERVFAIL_DEADLINE_MS} ms`).toBe(0);
     expect(outcomes.right, 'most queries still get a real answer').toBeGreaterThan(0);
     expect(faults).toBeGreaterThan(0);
