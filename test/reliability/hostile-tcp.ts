@@ -1,45 +1,33 @@
 // Hostile TCP clients against the server process (RFC 7766 caps and deadlines): while each one
 // misbehaves, a UDP client keeps asking a valid question and must be answered fast.
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addressesOf, makeQuery, tcpExchange, udpExchange } from '../helpers/dns-client.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
-import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { Attack, exited, MAX_VALID_MS } from './attack.js';
+import { serverFixture } from './fixture.js';
 import { VALID_ANSWER, VALID_NAME } from './udp-exchanger.js';
 
 const framed = (q: Buffer) => Buffer.concat([Buffer.from([q.length >> 8, q.length & 0xff]), q]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('hostile TCP against the server process', () => {
-  let upstream: FakeUpstream;
-  let srv: ChildServer;
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    srv = await startChildServer({ lists: { 'ads.txt#adblock': `||${VALID_NAME}^\n` }, upstreamPort: upstream.port, flags: ['--rate-limit', '0'] });
-  });
-  afterAll(async () => {
-    const code = await srv?.stop();
-    await upstream?.stop();
-    expect(code, 'the server exits cleanly on SIGTERM after the attacks').toBe(0);
-  });
+  const fx = serverFixture({ 'ads.txt#adblock': `||${VALID_NAME}^\n` });
 
   /** A valid UDP query during the attack: answered right, and timed for the attack's row. */
   async function probe(attack: Attack): Promise<void> {
-    const r = await attack.timed(() => udpExchange('127.0.0.1', srv.dns.port, makeQuery(VALID_NAME, 'A'), 2000));
+    const r = await attack.timed(() => udpExchange('127.0.0.1', fx.srv.dns.port, makeQuery(VALID_NAME, 'A'), 2000));
     expect(addressesOf(r)).toEqual([VALID_ANSWER]);
   }
 
   function judge(attack: Attack, sent: number, unit: 'connections' | 'bytes' | 'queries'): void {
     const row = attack.finish({ sent, unit });
-    expect(exited(srv)).toBe(false);
+    expect(exited(fx.srv)).toBe(false);
     expect(row.maxServerLatencyMs!, 'slowest valid UDP query during the attack, less CPU waits (ms)').toBeLessThan(MAX_VALID_MS);
   }
 
   it('drops a client whose length prefix promises more than it sends (read deadline)', async () => {
-    const attack = new Attack(srv, 'TCP length prefix longer than the data');
-    const sock = connect({ host: '127.0.0.1', port: srv.dns.port });
+    const attack = new Attack(fx.srv, 'TCP length prefix longer than the data');
+    const sock = connect({ host: '127.0.0.1', port: fx.srv.dns.port });
     sock.on('error', () => {});
     await new Promise((r) => sock.once('connect', r));
     const started = Date.now();
@@ -52,8 +40,8 @@ describe('hostile TCP against the server process', () => {
   }, 15_000);
 
   it('drops a slowloris client that trickles a query one byte at a time', async () => {
-    const attack = new Attack(srv, 'TCP slowloris (a byte every 250 ms)');
-    const sock = connect({ host: '127.0.0.1', port: srv.dns.port });
+    const attack = new Attack(fx.srv, 'TCP slowloris (a byte every 250 ms)');
+    const sock = connect({ host: '127.0.0.1', port: fx.srv.dns.port });
     await new Promise((r) => sock.once('connect', r));
     const bytes = framed(makeQuery('www.example.com', 'A'));
     let closedAt = 0;
@@ -74,11 +62,11 @@ describe('hostile TCP against the server process', () => {
   }, 15_000);
 
   it('caps connections and keeps serving UDP and new TCP clients once idle ones are gone', async () => {
-    const attack = new Attack(srv, '300 idle TCP connections (cap 256)');
+    const attack = new Attack(fx.srv, '300 idle TCP connections (cap 256)');
     const sockets: Socket[] = [];
     let closedByServer = 0;
     for (let i = 0; i < 300; i++) {
-      const s = connect({ host: '127.0.0.1', port: srv.dns.port });
+      const s = connect({ host: '127.0.0.1', port: fx.srv.dns.port });
       s.on('error', () => {});
       s.on('close', () => closedByServer++);
       sockets.push(s);
@@ -88,14 +76,14 @@ describe('hostile TCP against the server process', () => {
     expect(closedByServer, 'connections above the cap of 256 are closed at once').toBeGreaterThanOrEqual(300 - 256);
     for (const s of sockets) s.destroy();
     await sleep(200);
-    const [a] = await attack.timed(() => tcpExchange('127.0.0.1', srv.dns.port, [makeQuery(VALID_NAME, 'A')]));
+    const [a] = await attack.timed(() => tcpExchange('127.0.0.1', fx.srv.dns.port, [makeQuery(VALID_NAME, 'A')]));
     expect(addressesOf(a)).toEqual([VALID_ANSWER]);
     judge(attack, 300, 'connections');
   }, 15_000);
 
   it('keeps UDP answering while one client pipelines 20,000 queries and never reads', async () => {
-    const attack = new Attack(srv, '20,000 pipelined TCP queries, answers never read');
-    const sock = connect({ host: '127.0.0.1', port: srv.dns.port });
+    const attack = new Attack(fx.srv, '20,000 pipelined TCP queries, answers never read');
+    const sock = connect({ host: '127.0.0.1', port: fx.srv.dns.port });
     sock.on('error', () => {});
     await new Promise((r) => sock.once('connect', r));
     sock.pause(); // never read: the server must stop reading from us instead of queueing forever
@@ -109,12 +97,12 @@ describe('hostile TCP against the server process', () => {
   }, 20_000);
 
   it('finishes answering after a half-close (FIN right after the query)', async () => {
-    const attack = new Attack(srv, 'TCP half-close after the query');
+    const attack = new Attack(fx.srv, 'TCP half-close after the query');
     const q = makeQuery(VALID_NAME, 'A');
     const answer = await attack.timed(
       () =>
         new Promise<Buffer>((resolve, reject) => {
-          const sock = connect({ host: '127.0.0.1', port: srv.dns.port }, () => sock.end(framed(q)));
+          const sock = connect({ host: '127.0.0.1', port: fx.srv.dns.port }, () => sock.end(framed(q)));
           let buf = Buffer.alloc(0);
           sock.on('data', (d: Buffer) => (buf = Buffer.concat([buf, d])));
           sock.on('end', () => resolve(buf.subarray(2)));
@@ -126,9 +114,9 @@ describe('hostile TCP against the server process', () => {
   });
 
   it('half-closes right after the length prefix: the server gives up on the message and stays up', async () => {
-    const attack = new Attack(srv, 'TCP half-close after the length prefix');
+    const attack = new Attack(fx.srv, 'TCP half-close after the length prefix');
     const closed = await new Promise<boolean>((resolve) => {
-      const sock = connect({ host: '127.0.0.1', port: srv.dns.port }, () => sock.end(Buffer.from([0x00, 0x20])));
+      const sock = connect({ host: '127.0.0.1', port: fx.srv.dns.port }, () => sock.end(Buffer.from([0x00, 0x20])));
       sock.on('error', () => resolve(true));
       sock.on('close', () => resolve(true));
       sock.resume();

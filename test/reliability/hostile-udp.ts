@@ -1,11 +1,10 @@
 // Hostile UDP against the server process: each hand-made hostile datagram followed by a valid
 // query that must be answered right, then a paced, seeded fuzz flood measured by a prober in a
 // process of its own.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { findOpt, rcodeOf } from '../helpers/dns-client.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
-import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { Attack, exited, MAX_VALID_MS } from './attack.js';
+import { serverFixture } from './fixture.js';
 import type { AttackRow } from './summary.js';
 import { hostileCases, RCODE, type Expect } from './hostile-packets.js';
 import { startLoad } from './load.js';
@@ -33,24 +32,13 @@ function mismatch(pkt: Buffer, expected: Expect, replies: Buffer[]): string | nu
 }
 
 describe('hostile UDP against the server process', () => {
-  let upstream: FakeUpstream;
-  let srv: ChildServer;
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    srv = await startChildServer({ lists: { 'ads.txt#adblock': `||${VALID_NAME}^\n` }, upstreamPort: upstream.port, flags: ['--rate-limit', '0'] });
-  });
-  afterAll(async () => {
-    const code = await srv?.stop();
-    await upstream?.stop();
-    expect(code, 'the server exits cleanly on SIGTERM after the attacks').toBe(0);
-  });
+  const fx = serverFixture({ 'ads.txt#adblock': `||${VALID_NAME}^\n` });
 
   for (const c of hostileCases(PROFILE.seed)) {
     it(`${c.attack}: ${c.packets.length} packets, each followed by a valid query answered right`, async () => {
-      const attack = new Attack(srv, c.attack);
+      const attack = new Attack(fx.srv, c.attack);
       let row: AttackRow | null = null;
-      const ex = await UdpExchanger.open('127.0.0.1', srv.dns.port);
+      const ex = await UdpExchanger.open('127.0.0.1', fx.srv.dns.port);
       const problems: string[] = [];
       let sent = 0;
       try {
@@ -69,24 +57,24 @@ describe('hostile UDP against the server process', () => {
       }
       expect(problems).toEqual([]);
       expect(ex.strays.map((m) => m.subarray(0, 16).toString('hex')), 'replies that match no packet sent').toEqual([]);
-      expect(exited(srv)).toBe(false);
+      expect(exited(fx.srv)).toBe(false);
       expect(row.maxServerLatencyMs!, 'slowest valid query between hostile packets, less CPU waits (ms)').toBeLessThan(MAX_VALID_MS);
     });
   }
 
   it(`keeps answering a separate client within ${MAX_VALID_MS} ms through ${PROFILE.fuzzPackets.toLocaleString('en-US')} paced fuzz packets (seed ${PROFILE.seed})`, async () => {
-    const before = await scrape(srv.http);
+    const before = await scrape(fx.srv.http);
     const started = performance.now();
-    const target = { host: '127.0.0.1', port: srv.dns.port };
+    const target = { host: '127.0.0.1', port: fx.srv.dns.port };
     // The prober and the fuzzer are processes of their own: the latency is not this test runner's
     // event loop, and the flood is not paced by it. The attack watches the prober's CPU waits.
-    const attack = new Attack(srv, `UDP fuzz flood at ${PROFILE.fuzzRate.toLocaleString('en-US')}/s`, []);
+    const attack = new Attack(fx.srv, `UDP fuzz flood at ${PROFILE.fuzzRate.toLocaleString('en-US')}/s`, []);
     const prober = await startLoad({ ...target, mode: 'probe', name: VALID_NAME, expect: VALID_ANSWER, intervalMs: 10, timeoutMs: 2000, slowMs: 20 });
     attack.watchClient(prober.pid);
     const fuzz = await startLoad({ ...target, mode: 'fuzz', seed: PROFILE.seed, packets: PROFILE.fuzzPackets, ratePerSecond: PROFILE.fuzzRate, maxMs: PROFILE.phaseMs('fuzz') });
     const sent = await fuzz.done;
     const probe = await prober.stop();
-    const server = account(before, await scrape(srv.http), performance.now() - started);
+    const server = account(before, await scrape(fx.srv.http), performance.now() - started);
     attack.latency(Math.min(probe.latency.maxMs, 20)); // the probes under 20 ms, not listed one by one
     for (const p of probe.slow) attack.latency(p.ms, p.at);
     const row = attack.finish({ sent: sent.sent, unit: 'packets', note: `probe p50 ${probe.latency.p50Ms.toFixed(1)} ms, p99 ${probe.latency.p99Ms.toFixed(1)} ms` });
@@ -95,7 +83,7 @@ describe('hostile UDP against the server process', () => {
         `event-loop stalls: prober ${probe.selfStallMaxMs.toFixed(1)} ms, fuzzer ${sent.selfStallMaxMs.toFixed(1)} ms; server's own account: ${JSON.stringify(server)}; ` +
         `slowest less CPU waits ${row.maxServerLatencyMs?.toFixed(1)} ms, machine CPU pressure ${row.cpuPressure}`,
     );
-    expect(exited(srv)).toBe(false);
+    expect(exited(fx.srv)).toBe(false);
     if (PROFILE.name === 'ci') expect(sent.sent).toBe(PROFILE.fuzzPackets);
     expect(probe.lost, 'probes without an answer').toBe(0);
     expect(probe.wrong, `probes answered wrongly (first: ${probe.firstWrong})`).toBe(0);

@@ -4,13 +4,12 @@
 // malformed requests; never a file outside the dashboard, never a change, never a stack trace.
 // test/http-api.test.ts checks the API's own validation; these are the attacks around it.
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../server/http/api.js';
 import type { HttpDeps } from '../../server/http/deps.js';
 import { addressesOf, makeQuery, udpExchange } from '../helpers/dns-client.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
-import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { Attack, exited } from './attack.js';
+import { serverFixture } from './fixture.js';
 import { VALID_ANSWER, VALID_NAME } from './udp-exchanger.js';
 
 const TOKEN = 'reliability-token-0123456789';
@@ -75,31 +74,23 @@ const CHANGING = Object.entries(apiRoutes({} as HttpDeps))
   .map(([path]) => path);
 
 describe('HTTP abuse against the server process', () => {
-  let upstream: FakeUpstream;
-  let srv: ChildServer;
+  const fx = serverFixture({ 'ads.txt#adblock': `||${VALID_NAME}^\n` }, ['--api-token', TOKEN, '--rate-limit', '0']);
   let assets: string[] = [];
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    srv = await startChildServer({ lists: { 'ads.txt#adblock': `||${VALID_NAME}^\n` }, upstreamPort: upstream.port, flags: ['--api-token', TOKEN, '--rate-limit', '0'] });
-    assets = await Promise.all(['/', '/index.html', '/app.js', '/app.css'].map(async (p) => (await raw(srv.http.port, get(p))).body));
-  });
-  afterAll(async () => {
-    const code = await srv?.stop();
-    await upstream?.stop();
-    expect(code).toBe(0);
+    assets = await Promise.all(['/', '/index.html', '/app.js', '/app.css'].map(async (p) => (await raw(fx.srv.http.port, get(p))).body));
   });
 
   /** DNS still answers right after each group of requests. */
   async function dnsStillAnswers(attack: Attack): Promise<void> {
-    const r = await attack.timed(() => udpExchange('127.0.0.1', srv.dns.port, makeQuery(VALID_NAME, 'A')));
+    const r = await attack.timed(() => udpExchange('127.0.0.1', fx.srv.dns.port, makeQuery(VALID_NAME, 'A')));
     expect(addressesOf(r)).toEqual([VALID_ANSWER]);
   }
 
   /** No user entry and no pause: nothing any of the refused requests asked for happened. */
   async function nothingChanged(): Promise<void> {
-    const lists = JSON.parse((await raw(srv.http.port, get('/api/lists'))).body) as { user: { allow: unknown[]; deny: unknown[] } };
-    const health = JSON.parse((await raw(srv.http.port, get('/api/health'))).body) as { paused: { everyone: string | null; clients: unknown[] }; refresh: { lastStartedAt: number | null } };
+    const lists = JSON.parse((await raw(fx.srv.http.port, get('/api/lists'))).body) as { user: { allow: unknown[]; deny: unknown[] } };
+    const health = JSON.parse((await raw(fx.srv.http.port, get('/api/health'))).body) as { paused: { everyone: string | null; clients: unknown[] }; refresh: { lastStartedAt: number | null } };
     expect(lists.user.allow, 'user allow entries').toEqual([]);
     expect(lists.user.deny, 'user deny entries').toEqual([]);
     expect(health.paused, 'pause').toEqual({ everyone: null, clients: [] });
@@ -107,7 +98,7 @@ describe('HTTP abuse against the server process', () => {
   }
 
   it('serves no file outside the dashboard, whatever the path says', async () => {
-    const attack = new Attack(srv, 'HTTP path traversal on static files');
+    const attack = new Attack(fx.srv, 'HTTP path traversal on static files');
     const paths = [
       '/../package.json',
       '/../../../../etc/passwd',
@@ -137,7 +128,7 @@ describe('HTTP abuse against the server process', () => {
     ];
     const bad: string[] = [];
     for (const path of paths) {
-      const r = await raw(srv.http.port, get(path));
+      const r = await raw(fx.srv.http.port, get(path));
       const isAsset = r.status === 200 && assets.includes(r.body);
       if (!isAsset && ![400, 403, 404].includes(r.status)) bad.push(`${path}: status ${r.status}`);
       if (LEAKS.test(r.body)) bad.push(`${path}: the body leaks a file: ${r.body.slice(0, 80)}`);
@@ -146,11 +137,11 @@ describe('HTTP abuse against the server process', () => {
     await dnsStillAnswers(attack);
     attack.finish({ sent: paths.length, unit: 'requests' });
     expect(bad).toEqual([]);
-    expect(exited(srv)).toBe(false);
+    expect(exited(fx.srv)).toBe(false);
   });
 
   it(`refuses every wrong token on every changing endpoint (${CHANGING.join(', ')}) and changes nothing`, async () => {
-    const attack = new Attack(srv, 'HTTP wrong tokens on every changing endpoint');
+    const attack = new Attack(fx.srv, 'HTTP wrong tokens on every changing endpoint');
     expect(CHANGING.length).toBeGreaterThanOrEqual(4);
     const wrongs = [
       '',
@@ -171,18 +162,18 @@ describe('HTTP abuse against the server process', () => {
     let sent = 0;
     for (const path of CHANGING) {
       for (const header of wrongs) {
-        const r = await raw(srv.http.port, post(path, bodies[path] ?? '{}', header));
+        const r = await raw(fx.srv.http.port, post(path, bodies[path] ?? '{}', header));
         sent++;
         if (r.status !== 401) bad.push(`${path} with ${JSON.stringify(header.trim()) || 'no token'}: ${r.status}`);
         if (STACK_TRACE.test(r.body)) bad.push(`${path}: a stack trace in the body`);
       }
       // The token in the query string is not a token either.
-      const q = await raw(srv.http.port, post(`${path}?token=${TOKEN}&access_token=${TOKEN}`, bodies[path] ?? '{}'));
+      const q = await raw(fx.srv.http.port, post(`${path}?token=${TOKEN}&access_token=${TOKEN}`, bodies[path] ?? '{}'));
       sent++;
       if (q.status !== 401) bad.push(`${path}?token=…: ${q.status}`);
       // Nor does another method get around it.
       for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
-        const m = await raw(srv.http.port, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        const m = await raw(fx.srv.http.port, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
         sent++;
         if (![401, 405].includes(m.status)) bad.push(`${method} ${path}: ${m.status}`);
       }
@@ -194,22 +185,22 @@ describe('HTTP abuse against the server process', () => {
   });
 
   it('refuses oversized and lying bodies without reading them all, and changes nothing', async () => {
-    const attack = new Attack(srv, 'HTTP oversized and lying bodies');
+    const attack = new Attack(fx.srv, 'HTTP oversized and lying bodies');
     const auth = `Authorization: Bearer ${TOKEN}\r\n`;
     const big = JSON.stringify({ name: 'x'.repeat(1 << 20) });
     const results: [string, RawResponse][] = [];
     // Content-Length says 10 MB, and the sender ends after a few bytes.
-    results.push(['declared 10 MB', await raw(srv.http.port, `POST /api/allow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n${auth}\r\n{"name":`, { endAfterWrite: true })]);
+    results.push(['declared 10 MB', await raw(fx.srv.http.port, `POST /api/allow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n${auth}\r\n{"name":`, { endAfterWrite: true })]);
     // 1 MB sent in full with a true Content-Length.
-    results.push(['1 MB body', await raw(srv.http.port, post('/api/allow', big, auth))]);
+    results.push(['1 MB body', await raw(fx.srv.http.port, post('/api/allow', big, auth))]);
     // Chunked, no length at all: the cap must count what arrives.
     const chunk = 'x'.repeat(8192);
     const chunked = `POST /api/deny HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n${auth}\r\n${Array.from({ length: 64 }, () => `${(8192).toString(16)}\r\n${chunk}\r\n`).join('')}0\r\n\r\n`;
-    results.push(['512 KB chunked', await raw(srv.http.port, chunked)]);
+    results.push(['512 KB chunked', await raw(fx.srv.http.port, chunked)]);
     // Wrong token and a huge body: refused on the token, before the body matters.
-    results.push(['wrong token, 1 MB', await raw(srv.http.port, post('/api/pause', big, `Authorization: Bearer nope-nope-nope-nope\r\n`))]);
+    results.push(['wrong token, 1 MB', await raw(fx.srv.http.port, post('/api/pause', big, `Authorization: Bearer nope-nope-nope-nope\r\n`))]);
     // A body on a GET endpoint is ignored, not read into memory as JSON.
-    results.push(['1 MB on a GET endpoint', await raw(srv.http.port, `GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: ${big.length}\r\n\r\n${big}`)]);
+    results.push(['1 MB on a GET endpoint', await raw(fx.srv.http.port, `GET /api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: ${big.length}\r\n\r\n${big}`)]);
     await nothingChanged();
     await dnsStillAnswers(attack);
     attack.finish({ sent: results.length, unit: 'requests' });
@@ -219,7 +210,7 @@ describe('HTTP abuse against the server process', () => {
   });
 
   it('answers malformed requests with a status and a message, never a stack trace', async () => {
-    const attack = new Attack(srv, 'HTTP malformed requests');
+    const attack = new Attack(fx.srv, 'HTTP malformed requests');
     const requests: [string, string | Buffer][] = [
       ['bad JSON', post('/api/allow', '{"name":', `Authorization: Bearer ${TOKEN}\r\n`)],
       ['JSON array', post('/api/allow', '["x"]', `Authorization: Bearer ${TOKEN}\r\n`)],
@@ -239,16 +230,16 @@ describe('HTTP abuse against the server process', () => {
     ];
     const bad: string[] = [];
     for (const [what, req] of requests) {
-      const r = await raw(srv.http.port, req, { endAfterWrite: true });
+      const r = await raw(fx.srv.http.port, req, { endAfterWrite: true });
       if (STACK_TRACE.test(r.body) || STACK_TRACE.test(r.headers)) bad.push(`${what}: a stack trace`);
       if (r.status >= 500) bad.push(`${what}: status ${r.status}`);
     }
     await nothingChanged();
     await dnsStillAnswers(attack);
     attack.finish({ sent: requests.length, unit: 'requests' });
-    const errors = srv.logs.join('').split('\n').filter((l) => l.includes('"level":"error"'));
+    const errors = fx.srv.logs.join('').split('\n').filter((l) => l.includes('"level":"error"'));
     expect(bad).toEqual([]);
     expect(errors, 'error lines the requests caused in the server log').toEqual([]);
-    expect(exited(srv)).toBe(false);
+    expect(exited(fx.srv)).toBe(false);
   });
 });

@@ -5,13 +5,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BLOCKLIST_FILE } from '../../common/schema.js';
 import { addressesOf, makeQuery, rcodeOf, udpExchange } from '../helpers/dns-client.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
 import { compileLists } from '../helpers/server.js';
-import { DEFAULT_A, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { DEFAULT_A } from '../helpers/fake-upstream.js';
 import { Attack, exited } from './attack.js';
+import { serverFixture } from './fixture.js';
 import { compile, logTimes, spawnCompile } from './compile-cli.js';
 import { PROFILE } from './profile.js';
 
@@ -83,27 +83,19 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 }
 
 describe('table swaps and killed compiles, against the server process', () => {
-  let upstream: FakeUpstream;
-  let srv: ChildServer;
+  const fx = serverFixture({ [`${LIST_FILE}#adblock`]: listFor(0) });
   let swapLog: number[];
   let refusedLog: number[];
 
-  beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    srv = await startChildServer({ lists: { [`${LIST_FILE}#adblock`]: listFor(0) }, upstreamPort: upstream.port, flags: ['--rate-limit', '0'] });
-    swapLog = logTimes(srv.proc, /blocklist swapped in/);
-    refusedLog = logTimes(srv.proc, /new blocklist refused/);
-  });
-  afterAll(async () => {
-    const code = await srv?.stop();
-    await upstream?.stop();
-    expect(code, 'the server exits cleanly on SIGTERM').toBe(0);
+  beforeAll(() => {
+    swapLog = logTimes(fx.srv.proc, /blocklist swapped in/);
+    refusedLog = logTimes(fx.srv.proc, /new blocklist refused/);
   });
 
   it(`swaps the table ${PROFILE.swaps} times under load: every query's decision is that of a table live while it was in flight, none lost`, async () => {
-    const attack = new Attack(srv, `${PROFILE.swaps} table swaps under load`);
+    const attack = new Attack(fx.srv, `${PROFILE.swaps} table swaps under load`);
     const compileStarted: number[] = [];
-    const load = steadyLoad(srv.dns.port, attack);
+    const load = steadyLoad(fx.srv.dns.port, attack);
     const started = Date.now();
     let version = 0;
     try {
@@ -112,7 +104,7 @@ describe('table swaps and killed compiles, against the server process', () => {
         compileStarted.push(performance.now());
         // In this process (the same compiler `hushdns compile` runs) to keep the suite short; the
         // server still finds the new table by itself. The kill test below uses the command.
-        await compileLists(srv.dataDir, { [`${LIST_FILE}#adblock`]: listFor(version + 1) });
+        await compileLists(fx.srv.dataDir, { [`${LIST_FILE}#adblock`]: listFor(version + 1) });
         await until(() => swapLog.length > version, 5000, `swap ${version + 1} (the server's "blocklist swapped in")`);
         version++;
         await sleep(100); // load on this version
@@ -147,12 +139,12 @@ describe('table swaps and killed compiles, against the server process', () => {
     expect(swapLog.length, 'one swap per compile, no more').toBe(version);
     expect(refusedLog.length, 'no table refused').toBe(0);
     expect(flipsSeen.every((n) => n === 2), 'every flipping name was seen both blocked and allowed').toBe(true);
-    for (const name of NAMES) expect(addressesOf(await udpExchange('127.0.0.1', srv.dns.port, makeQuery(name, 'A'))), name).toEqual([expected(version, name)]);
+    for (const name of NAMES) expect(addressesOf(await udpExchange('127.0.0.1', fx.srv.dns.port, makeQuery(name, 'A'))), name).toEqual([expected(version, name)]);
   }, PROFILE.timeout('swaps'));
 
   it('SIGKILLs the compiler mid-write while the server serves from that folder: old table intact, no swap, later compiles still land', async () => {
-    const attack = new Attack(srv, 'compiler SIGKILLed mid-write');
-    const live = join(srv.dataDir, BLOCKLIST_FILE);
+    const attack = new Attack(fx.srv, 'compiler SIGKILLed mid-write');
+    const live = join(fx.srv.dataDir, BLOCKLIST_FILE);
     const rulesBefore = ruleCount(live);
     const swapsBefore = swapLog.length;
     const lines: string[] = [];
@@ -168,7 +160,7 @@ describe('table swaps and killed compiles, against the server process', () => {
     const prober = (async () => {
       while (probing) {
         for (const name of [ALWAYS_BLOCKED, 'host1.tracker1.example.com']) {
-          const r = await attack.timed(() => udpExchange('127.0.0.1', srv.dns.port, makeQuery(name, 'A'), 2000));
+          const r = await attack.timed(() => udpExchange('127.0.0.1', fx.srv.dns.port, makeQuery(name, 'A'), 2000));
           decisions.push(`${name} ${addressesOf(r)[0] ?? `RCODE ${rcodeOf(r)}`}`);
         }
         await sleep(20);
@@ -177,12 +169,12 @@ describe('table swaps and killed compiles, against the server process', () => {
     const killedAt: string[] = [];
     try {
       for (const [phase, isTemp] of killPoints) {
-        const child = spawnCompile(srv.dataDir, 'big.txt', 'hosts', big);
+        const child = spawnCompile(fx.srv.dataDir, 'big.txt', 'hosts', big);
         const ended = new Promise((r) => child.once('exit', r));
         const deadline = Date.now() + 60_000;
         while (child.exitCode === null && Date.now() < deadline) {
-          const temp = readdirSync(srv.dataDir).find((f) => f.startsWith(`${BLOCKLIST_FILE}.${child.pid}.`) && isTemp(f));
-          if (temp && sizeOf(join(srv.dataDir, temp)) > 256 * 1024) {
+          const temp = readdirSync(fx.srv.dataDir).find((f) => f.startsWith(`${BLOCKLIST_FILE}.${child.pid}.`) && isTemp(f));
+          if (temp && sizeOf(join(fx.srv.dataDir, temp)) > 256 * 1024) {
             child.kill('SIGKILL');
             killedAt.push(phase);
             break;
@@ -196,15 +188,15 @@ describe('table swaps and killed compiles, against the server process', () => {
       probing = false;
       await prober;
     }
-    const leftovers = readdirSync(srv.dataDir).filter((f) => f.endsWith('.tmp'));
+    const leftovers = readdirSync(fx.srv.dataDir).filter((f) => f.endsWith('.tmp'));
     const integrity = integrityOf(live);
     const rulesAfter = ruleCount(live);
     const swapsAfterKills = swapLog.length;
     // A normal compile afterwards lands, and clears what the killed ones left behind.
-    await compile(srv.dataDir, LIST_FILE, 'adblock', `${listFor(0)}||after-kill.example^\n`);
+    await compile(fx.srv.dataDir, LIST_FILE, 'adblock', `${listFor(0)}||after-kill.example^\n`);
     await until(() => swapLog.length > swapsAfterKills, 5000, 'the swap after the kills');
-    const afterKill = addressesOf(await udpExchange('127.0.0.1', srv.dns.port, makeQuery('after-kill.example', 'A')));
-    const leftoversAfter = readdirSync(srv.dataDir).filter((f) => f.endsWith('.tmp'));
+    const afterKill = addressesOf(await udpExchange('127.0.0.1', fx.srv.dns.port, makeQuery('after-kill.example', 'A')));
+    const leftoversAfter = readdirSync(fx.srv.dataDir).filter((f) => f.endsWith('.tmp'));
     attack.finish({ sent: killedAt.length, unit: 'kills', note: `killed in ${killedAt.join(', ')}; ${decisions.length} queries meanwhile` });
     expect(killedAt, 'each compile was killed mid-write, not after it finished').toEqual(killPoints.map(([p]) => p));
     expect(integrity, 'PRAGMA integrity_check of the live table').toBe('ok');
@@ -215,7 +207,7 @@ describe('table swaps and killed compiles, against the server process', () => {
     expect(afterKill).toEqual([SINKHOLE]);
     expect(leftovers.length, 'the killed compiles left their temp files').toBeGreaterThan(0);
     expect(leftoversAfter, 'the next compile removed them').toEqual([]);
-    expect(exited(srv)).toBe(false);
+    expect(exited(fx.srv)).toBe(false);
   }, 120_000);
 });
 
