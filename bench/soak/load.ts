@@ -54,7 +54,7 @@ export interface ProbeReport {
   /** No answer within timeoutMs. */
   lost: number;
   latency: LatencySummary;
-  /** Probes slower than slowMs (default 100): when they were sent (epoch ms) and how slow, the first 2000. */
+  /** Probes slower than slowMs (default 100): when they were sent (epoch ms) and how slow, the first 20,000. */
   slow: { at: number; ms: number }[];
   firstWrong: string | null;
   /** Worst lag of this process's own event loop: a slow probe the prober itself caused shows here. */
@@ -142,7 +142,7 @@ async function probe(job: Extract<LoadJob, { mode: 'probe' }>, stopped: () => bo
     clearTimeout(w.timer);
     const ms = performance.now() - w.sentAt;
     latencies.push(ms);
-    if (ms > (job.slowMs ?? SLOW_MS) && slow.length < 2000) slow.push({ at: performance.timeOrigin + w.sentAt, ms: Math.round(ms * 10) / 10 });
+    if (ms > (job.slowMs ?? SLOW_MS) && slow.length < 20_000) slow.push({ at: performance.timeOrigin + w.sentAt, ms: Math.round(ms * 10) / 10 });
     const a = parseAnswer(msg);
     if (a && a.rcode === 0 && a.address === job.expect) report.correct++;
     else {

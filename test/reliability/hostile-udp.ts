@@ -88,8 +88,11 @@ describe('hostile UDP against the server process', () => {
     expect(probe.lost, 'probes without an answer').toBe(0);
     expect(probe.wrong, `probes answered wrongly (first: ${probe.firstWrong})`).toBe(0);
     expect(probe.sent).toBeGreaterThan(50);
-    expect(probe.slow.length, 'every slow probe is listed, so each one is attributed').toBeLessThan(2000);
-    expect(row.rssAfterMb! - row.rssBeforeMb!, 'RSS growth (MB)').toBeLessThan(50);
+    expect(probe.slow.length, 'every slow probe is listed, so each one is attributed').toBeLessThan(20_000);
+    expect(server.gcOver100ms, 'garbage-collection pauses over 100 ms in the server').toBe(0);
+    // Bounded by design: the answer cache (20,000 entries, 32 MiB) and the query-log buffer fill up
+    // with the forwarded fuzz names; the soak's million packets fill them to the top.
+    expect(row.rssAfterMb! - row.rssBeforeMb!, 'RSS growth (MB)').toBeLessThan(PROFILE.name === 'ci' ? 50 : 100);
     expect(row.maxServerLatencyMs!, 'slowest probe during the fuzz, less the time the server or prober waited for a CPU (ms)').toBeLessThan(MAX_VALID_MS);
   }, PROFILE.timeout('fuzz'));
 });
