@@ -39,7 +39,7 @@ function profileFrom(env: NodeJS.ProcessEnv): Profile {
     const phaseMs = (p: Phase) => Math.round(budget * SOAK_SHARE[p]);
     return { name: 'soak', seed, fuzzPackets: 1_000_000, fuzzRate, swaps: 100, churnMs: phaseMs('churn'), floodQueries: 1_000_000, phaseMs, timeout: (p) => phaseMs(p) + SLACK_MS };
   }
-  return { name: 'ci', seed, fuzzPackets: 100_000, fuzzRate, swaps: 10, churnMs: 4_000, floodQueries: 20_000, phaseMs: (p) => CI_MS[p], timeout: (p) => CI_MS[p] + SLACK_MS };
+  return { name: 'ci', seed, fuzzPackets: 100_000, fuzzRate, swaps: 10, churnMs: 4_000, floodQueries: 60_000, phaseMs: (p) => CI_MS[p], timeout: (p) => CI_MS[p] + SLACK_MS };
 }
 
 export const PROFILE: Profile = profileFrom(process.env);

@@ -49,6 +49,7 @@ export class SchedSampler {
     this.pressureStart = cpuPressureUs();
     this.take();
     this.timer = setInterval(() => this.take(), everyMs);
+    this.timer.unref(); // a test that fails before stop() must not keep the worker alive
   }
 
   /** Also watch this process from now on (e.g. a prober started after the sampler). */
