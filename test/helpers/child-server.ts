@@ -21,7 +21,19 @@ export interface ChildServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startChildServer(opts: { lists: Record<string, string>; upstreamPort: number; flags?: string[]; dataDir?: string }): Promise<ChildServer> {
+export interface ChildServerOptions {
+  lists: Record<string, string>;
+  upstreamPort: number;
+  flags?: string[];
+  dataDir?: string;
+  /**
+   * A command the server runs under, e.g. ['unshare', '-m', 'sh', '-c', '… && exec "$@"', 'sh']: the
+   * node command line is appended. It must exec node in the end, so the PID stays the server's.
+   */
+  wrap?: string[];
+}
+
+export async function startChildServer(opts: ChildServerOptions): Promise<ChildServer> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
   const dataDir = opts.dataDir ?? tempDir();
   if (Object.keys(opts.lists).length > 0) await compileLists(dataDir, opts.lists);
@@ -37,7 +49,8 @@ export async function startChildServer(opts: { lists: Record<string, string>; up
     '--log-level', 'info',
     ...(opts.flags ?? []),
   ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUSHDNS_CONFIG: '' } });
+  const [file, ...argv] = [...(opts.wrap ?? []), process.execPath, ...args];
+  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUSHDNS_CONFIG: '' } });
   const logs: string[] = [];
   const ready = new Promise<{ dns: string; http: string }>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${logs.join('')}`)), 20_000);
