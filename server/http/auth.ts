@@ -25,8 +25,15 @@ export function resolveApiToken(setting: string, dataDir: string, log: Logger): 
     log.warn('the API token file holds fewer than 16 characters; writing a new token', { path: file });
   }
   const token = randomBytes(24).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  try {
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  } catch (err) {
+    // A read-only or full data folder must not keep DNS from starting. A token nobody can read
+    // would be no use, so changes stay off until the folder is writable or a token is configured.
+    log.error('cannot save an API token in the data folder: changes through the HTTP API are off for this run; make the folder writable or set HUSHDNS_API_TOKEN', { path: file, err });
+    return null;
+  }
   log.info('created an API token for changes through the HTTP API and the dashboard', { path: file });
   return token;
 }

@@ -67,7 +67,7 @@ export function startHttp(host: string, port: number, deps: HttpDeps): Promise<H
 
     let body: Record<string, unknown> | null = null;
     if (route.change) {
-      if (deps.apiToken === null) throw new HttpError(403, 'changes through the API are turned off (api-token: off)');
+      if (deps.apiToken === null) throw new HttpError(403, 'changes through the API are turned off (api-token is off, or no token could be saved in the data folder)');
       if (!bearerMatches(req.headers.authorization, deps.apiToken)) {
         res.setHeader('www-authenticate', 'Bearer realm="hushdns"');
         throw new HttpError(401, 'this change needs the API token as "Authorization: Bearer <token>" (see api-token; by default it is in DATA_DIR/api-token)', 'authorization');
