@@ -222,12 +222,12 @@ describe('the store (SQLite file)', () => {
     rec.record(query('ok.example.org'), answer('forwarded', 'upstream x'), 1);
     store.write(rec.cut());
     const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
-    expect(Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]))).toEqual({ 'ads-list': 3, 'big-list': 5 });
+    expect(Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]))).toEqual({ 'ads-list': { blocked: 3, allowed: 0 }, 'big-list': { blocked: 5, allowed: 0 } });
     const top = store.top({ ...w, kind: 'blocked', limit: 10 });
     expect(top[0]).toMatchObject({ key: 'ads.example.org', count: 3, rule: '||ads.example.org^ (ads-list, big-list)', lists: ['ads-list', 'big-list'] });
     expect(store.top({ ...w, kind: 'lists', limit: 10 })).toEqual([
-      { key: 'big-list', count: 5, blocked: 5 },
-      { key: 'ads-list', count: 3, blocked: 3 },
+      { key: 'big-list', count: 5, blocked: 5, allowed: 0 },
+      { key: 'ads-list', count: 3, blocked: 3, allowed: 0 },
     ]);
     expect(store.top({ ...w, kind: 'queried', limit: 10 }).map((e) => e.key)).toEqual(['ads.example.org', 't.example.net', 'ok.example.org']);
     store.close();
@@ -316,8 +316,8 @@ describe('the store (SQLite file)', () => {
     execFileSync('mkdir', ['-p', sub]);
     writeFileSync(join(sub, QUERYLOG_FILE), 'this is not a database, just bytes '.repeat(200));
     const store = openStore(sub);
-    expect(store.setAside).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
-    expect(existsSync(store.setAside!)).toBe(true);
+    expect(store.setAside?.path).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
+    expect(existsSync(store.setAside!.path)).toBe(true);
     const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
     rec.record(query('a.example.org'), answer('cached', 'cache'), 1);
     store.write(rec.cut());
@@ -435,7 +435,7 @@ describe('from the built package (dist/)', () => {
     const w = { since: now - HOUR_MS, until: now + 1000 };
     expect(await log.read('summary', { ...w, topVendors: 3 })).toMatchObject({ total: 500, blocked: 250, clients: 3 });
     expect((await log.read('devices', w)).map((d) => d.total).sort()).toEqual([166, 167, 167]);
-    expect(await log.read('listHits', w)).toEqual([{ list: 'list-a', total: 250, window: 250 }]);
+    expect(await log.read('listHits', w)).toEqual([{ list: 'list-a', total: { blocked: 250, allowed: 0 }, window: { blocked: 250, allowed: 0 } }]);
     await log.close();
     const db = new Database(join(dataDir, QUERYLOG_FILE), { readonly: true });
     expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(500);
@@ -508,7 +508,7 @@ describe('from the built package (dist/)', () => {
       const db = new Database(join(dataDir, QUERYLOG_FILE));
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       const rows = db.prepare('SELECT count(*) FROM q').pluck().get() as number;
-      const rolled = db.prepare('SELECT sum(n) FROM roll_outcome').pluck().get() as number;
+      const rolled = db.prepare('SELECT sum(n) FROM h_series').pluck().get() as number;
       db.close();
       const answered = answeredAt.length;
       const settled = answeredAt.filter((t) => t < killedAt - 4 * flushMs).length;
