@@ -13,9 +13,11 @@ import { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from '../server/blocklist.js';
 import type { Answer, Outcome, Query } from '../server/pipeline/types.js';
 import { OUTCOME_CODE } from '../server/querylog/codes.js';
-import { QUERYLOG_FILE, QueryLog, type QueryLogOptions } from '../server/querylog/querylog.js';
+import { DESIGN_RATE, QUERYLOG_FILE, QueryLog, queueRows, type QueryLogOptions } from '../server/querylog/querylog.js';
+import { MinuteRate } from '../server/querylog/rate.js';
 import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
-import { HOUR_MS, QueryLogStore } from '../server/querylog/store.js';
+import { planWindow } from '../server/querylog/rollups.js';
+import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
 import type { Batch } from '../server/querylog/types.js';
 import type { ParsedQuery } from '../server/wire/query.js';
 import { makeQuery, udpExchange } from './helpers/dns-client.js';
@@ -311,6 +313,175 @@ describe('the store (SQLite file)', () => {
     expect(statSync(join(sub, QUERYLOG_FILE)).size).toBeLessThanOrEqual(cap);
   });
 
+  it('under a small size cap keeps the newest hours and reclaims the strings of the dropped ones (many distinct names)', () => {
+    const sub = join(dir, 'size-distinct');
+    execFileSync('mkdir', ['-p', sub]);
+    const cap = 2 * 1024 * 1024;
+    const store = openStore(sub, { maxBytes: cap });
+    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    for (let h = 5; h >= 0; h--) {
+      for (let i = 0; i < 10_000; i++) rec.record(query(`h${h}-n${i}.example.org`, `192.168.1.${i % 20}`), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53' }), 1);
+      store.write(shiftTime(rec.cut(), -h * HOUR_MS));
+    }
+    expect(store.size({}).bytes).toBeGreaterThan(cap);
+    const r = store.maintain();
+    expect(r.overCap).toBe(false);
+    expect(r.deletedStrings).toBeGreaterThan(10_000);
+    const now = Date.now();
+    const w = { since: now - 8 * HOUR_MS, until: now + 1000 };
+    // Some history goes, never all of it: the newest hour is whole, in the log and in the statistics.
+    const s = store.summary({ ...w, topVendors: 5 });
+    expect(s.total).toBeGreaterThanOrEqual(10_000);
+    expect(s.total).toBeLessThan(60_000);
+    expect(store.top({ ...w, kind: 'queried', limit: 1 })[0].key).toMatch(/^h\d-n\d+\.example\.org$/);
+    const newest = store.page({ since: now - HOUR_MS / 2, until: now + 1000, limit: 1000, cursor: null });
+    expect(newest.rows).toHaveLength(1000);
+    expect(newest.rows[0].name).toBe('h0-n9999.example.org');
+
+    // A name whose string went with its hour comes back when it is queried again, though the
+    // recorder sends its text only once.
+    rec.record(query('h5-n7.example.org'), answer('cached', 'cache'), 1);
+    store.write(rec.cut());
+    expect(store.page({ since: now - HOUR_MS, until: Date.now() + 1000, limit: 1, cursor: null, name: 'h5-n7.' }).rows.map((x) => x.name)).toEqual(['h5-n7.example.org']);
+    store.close();
+
+    expect(statSync(join(sub, QUERYLOG_FILE)).size).toBeLessThanOrEqual(cap);
+    const db = new Database(join(sub, QUERYLOG_FILE), { readonly: true });
+    const count = (sql: string) => db.prepare(sql).pluck().get() as number;
+    expect(count("SELECT count(*) FROM str WHERE s LIKE 'h5-%'")).toBe(1);
+    // Nothing kept refers to a string that went.
+    expect(count('SELECT count(*) FROM q WHERE name NOT IN (SELECT id FROM str) OR client NOT IN (SELECT id FROM str)')).toBe(0);
+    for (const t of ['h_name', 'd_name']) expect(count(`SELECT count(*) FROM ${t} WHERE name NOT IN (SELECT id FROM str)`), t).toBe(0);
+    expect(count('SELECT count(*) FROM h_cube WHERE client NOT IN (SELECT id FROM str)')).toBe(0);
+    db.close();
+  });
+
+  it('finds every row whose name contains the text, however many names match', () => {
+    const sub = join(dir, 'name-filter');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    for (let i = 0; i < 10_000; i++) {
+      const name = i % 5 === 4 ? `other${i}.example.net` : `shop${i}.match.example`;
+      rec.record(query(name), answer('cached', 'cache'), 1);
+    }
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    const names: string[] = [];
+    let cursor: number | null = null;
+    for (let pages = 0; pages < 50; pages++) {
+      const p = store.page({ ...w, limit: 1000, cursor, name: 'match.example' });
+      names.push(...p.rows.map((r) => r.name));
+      if (p.next === null) break;
+      cursor = p.next;
+    }
+    expect(names).toHaveLength(8000);
+    expect(new Set(names).size).toBe(8000);
+    expect(names.every((n) => n.endsWith('.match.example'))).toBe(true);
+    store.close();
+  });
+
+  it('counts the answers allow rules let through, per rule and per list, apart from blocks', () => {
+    const sub = join(dir, 'allow-hits');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = new Recorder({
+      capacity: 100,
+      anonymise: 'off',
+      excludeClients: [],
+      excludeNames: [],
+      describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['big-list'], reason: `||${name}^ (big-list)` }),
+    });
+    const listAllow = { reason: '@@||ok.example.org^ (allow-list)', sources: ['allow-list'] };
+    const userAllow = { reason: '@@||t.example.net^ (user-allow)', sources: ['user-allow'] };
+    for (let i = 0; i < 3; i++) rec.record(query('cdn.ok.example.org'), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53', allowedBy: listAllow }), 1);
+    for (let i = 0; i < 2; i++) rec.record(query('t.example.net'), answer('cached', 'cache', { allowedBy: userAllow }), 1);
+    rec.record(query('ads.example.com'), answer('blocked', '||ads.example.com^ (big-list)'), 1);
+    rec.record(query('plain.example.com'), answer('cached', 'cache'), 1);
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    const hits = Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]));
+    expect(hits).toEqual({ 'allow-list': { blocked: 0, allowed: 3 }, 'user-allow': { blocked: 0, allowed: 2 }, 'big-list': { blocked: 1, allowed: 0 } });
+    expect(store.top({ ...w, kind: 'rules', limit: 10 })).toEqual([
+      { key: listAllow.reason, count: 3, blocked: 0, allowed: 3 },
+      { key: userAllow.reason, count: 2, blocked: 0, allowed: 2 },
+      { key: '||ads.example.com^ (big-list)', count: 1, blocked: 1, allowed: 0 },
+    ]);
+    expect(store.ruleHits({ ...w, rules: [userAllow.reason, '@@||never.example^ (user-allow)'] })).toEqual([
+      { rule: userAllow.reason, total: { blocked: 0, allowed: 2 }, window: { blocked: 0, allowed: 2 } },
+      { rule: '@@||never.example^ (user-allow)', total: { blocked: 0, allowed: 0 }, window: { blocked: 0, allowed: 0 } },
+    ]);
+    // The log row says which rule let it through; the upstream keeps its own column.
+    const row = store.page({ ...w, limit: 10, cursor: null, name: 'cdn.ok' }).rows[0];
+    expect(row).toMatchObject({ outcome: 'forwarded', reason: listAllow.reason, upstream: 'udp://192.0.2.53:53' });
+    store.close();
+  });
+
+  it('breaks every window down by client × vendor × outcome exactly as the raw rows do, across hours, days and retention', () => {
+    const sub = join(dir, 'tiers');
+    execFileSync('mkdir', ['-p', sub]);
+    const now = Date.now();
+    let store = openStore(sub, { retentionMs: 30 * 86_400_000 });
+    const rec = new Recorder({ capacity: 1000, anonymise: 'off', excludeClients: [], excludeNames: [], describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
+    // Ten days of hours, some empty, oldest first (keys only grow).
+    for (let h = 10 * 24; h >= 0; h--) {
+      if (h % 7 === 3) continue;
+      fill(rec, 20 + (h % 13), h + 1);
+      store.write(shiftTime(rec.cut(), -h * HOUR_MS));
+    }
+    const file = join(sub, QUERYLOG_FILE);
+    const hourNow = Math.floor(now / HOUR_MS);
+    /** The store's answers against SQL over the raw rows of the same whole hours. */
+    const check = (label: string, h0: number, h1: number) => {
+      const w = { since: h0 * HOUR_MS, until: h1 * HOUR_MS };
+      const raw = new Database(file, { readonly: true });
+      const range = [keyOf(w.since), keyOf(w.until)];
+      const cube = raw
+        .prepare('SELECT c.s AS client, coalesce(v.s, \'\') AS vendor, flags & 7 AS outcome, count(*) AS n FROM q JOIN str c ON c.id = q.client LEFT JOIN str v ON v.id = q.vendor WHERE q.id >= ? AND q.id < ? GROUP BY 1, 2, 3')
+        .all(...range) as { client: string; vendor: string; outcome: number; n: number }[];
+      const names = raw.prepare('SELECT n.s AS name, count(*) AS n FROM q JOIN str n ON n.id = q.name WHERE q.id >= ? AND q.id < ? GROUP BY 1').all(...range) as { name: string; n: number }[];
+      raw.close();
+      const outcomeName = (o: number) => Object.keys(OUTCOME_CODE)[o] as Outcome;
+      const expected = new Map<string, number>();
+      for (const r of cube) {
+        const k = `${r.client}|${outcomeName(r.outcome)}`;
+        expected.set(k, (expected.get(k) ?? 0) + r.n);
+        if (r.vendor) expected.set(`${r.client}|${r.vendor}|${outcomeName(r.outcome)}`, r.n);
+      }
+      const got = new Map<string, number>();
+      for (const d of store.devices(w)) {
+        for (const [o, n] of Object.entries(d.byOutcome)) got.set(`${d.client}|${o}`, n);
+        for (const v of d.vendors) for (const [o, n] of Object.entries(v.byOutcome)) got.set(`${d.client}|${v.vendor}|${o}`, n);
+      }
+      expect(Object.fromEntries(got), label).toEqual(Object.fromEntries(expected));
+      const top = store.top({ ...w, kind: 'queried', limit: 500 });
+      expect(Object.fromEntries(top.map((e) => [e.key, e.count])), label).toEqual(Object.fromEntries(names.map((r) => [r.name, r.n])));
+      expect(store.summary({ ...w, topVendors: 50 }).total, label).toBe(cube.reduce((a, r) => a + r.n, 0));
+    };
+    const windows = (): [string, number, number][] => [
+      ['7 days to now', hourNow - 7 * 24, hourNow + 1],
+      ['24 hours to now', hourNow - 24, hourNow + 1],
+      ['everything', hourNow - 12 * 24, hourNow + 1],
+      ['a past day and a half', hourNow - 100, hourNow - 64],
+      ['one past hour', hourNow - 50, hourNow - 49],
+      ['days ending in the past', hourNow - 9 * 24 + 5, hourNow - 2 * 24 - 7],
+    ];
+    // The daily tier answers whole days: a 7-day window reads a few hourly ranges, not 168 hours.
+    const plan = planWindow(hourNow - 7 * 24, hourNow + 1, { floor: hourNow - 10 * 24, folded: hourNow, newest: hourNow });
+    expect(plan.days.length).toBeGreaterThanOrEqual(6);
+    expect(plan.ranges.reduce((a, [x, y]) => a + y - x, 0)).toBeLessThan(25);
+    for (const [label, h0, h1] of windows()) check(label, h0, h1);
+
+    // Retention that cuts a day in the middle: that day's bucket is rebuilt from the hours kept.
+    store.close();
+    let keep = 5 * 24 + 7;
+    if ((hourNow - keep) % 24 === 0) keep++;
+    store = openStore(sub, { retentionMs: keep * HOUR_MS });
+    expect(store.maintain(now).deletedHours).toBeGreaterThan(0);
+    for (const [label, h0, h1] of windows()) check(`${label}, after retention`, h0, h1);
+    store.close();
+  });
+
   it('moves an unreadable log aside and starts a new one', () => {
     const sub = join(dir, 'garbage');
     execFileSync('mkdir', ['-p', sub]);
@@ -362,6 +533,31 @@ describe('the query log (timer, buffer, modes)', () => {
     await log.close();
     expect(log.status().rowsWritten).toBe(1800);
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('is sized from the flush interval: one interval at the design rate, early writes only beyond it', () => {
+    // The default 5 s holds one interval at the design rate with room to spare, and writes early only beyond it.
+    expect(queueRows(100_000, 5000)).toBe(375_000);
+    expect(queueRows(100_000, 5000) * 0.75).toBeGreaterThan(DESIGN_RATE * 5);
+    // A larger setting wins; the sized buffer stays bounded for long intervals.
+    expect(queueRows(2_000_000, 5000)).toBe(2_000_000);
+    expect(queueRows(1000, 300_000)).toBe(1_000_000);
+  });
+
+  it('counts queries per minute in memory over the last five minutes', () => {
+    const t0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const rate = new MinuteRate(t0 - 3_600_000);
+    for (let m = 0; m < 10; m++) for (let i = 0; i < 100 * (m + 1); i++) rate.tick(t0 + m * 60_000 + i);
+    // At 10:00 past the tenth minute's start, minutes 6–9 whole (700+800+900+1000), minute 5 (600) wholly inside.
+    expect(rate.perMinute(t0 + 10 * 60_000)).toBe((600 + 700 + 800 + 900 + 1000) / 5);
+    // Half a minute later: half of minute 5 has left the window.
+    expect(rate.perMinute(t0 + 10 * 60_000 + 30_000)).toBe((300 + 700 + 800 + 900 + 1000) / 5);
+    // Quiet for an hour: nothing left.
+    expect(rate.perMinute(t0 + 70 * 60_000)).toBe(0);
+    // Started two minutes ago: the rate is over two minutes, not five.
+    const fresh = new MinuteRate(t0);
+    for (let i = 0; i < 240; i++) fresh.tick(t0 + i * 500);
+    expect(fresh.perMinute(t0 + 120_000)).toBe(120);
   });
 
   it('in memory mode writes nothing to disk and still answers every read', async () => {
@@ -440,6 +636,28 @@ describe('from the built package (dist/)', () => {
     const db = new Database(join(dataDir, QUERYLOG_FILE), { readonly: true });
     expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(500);
     db.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('the writer thread keeps up with the design rate: one batch per interval, nothing dropped', async () => {
+    expect(built).toBe(true);
+    const dataDir = tempDir();
+    const flushIntervalMs = 250;
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs, capacity: queueRows(1000, flushIntervalMs), backend: 'worker', workerFile: DIST_WORKER }));
+    const started = Date.now();
+    let sent = 0;
+    // DESIGN_RATE queries a second, recorded in slices every 20 ms as a busy event loop would.
+    while (Date.now() - started < 1500) {
+      const due = Math.floor(((Date.now() - started) / 1000) * DESIGN_RATE);
+      while (sent < due) log.record(query(`n${sent++ % 5000}.example.org`, `192.168.1.${sent % 30}`), answer('cached', 'cache'), 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const elapsed = Date.now() - started;
+    const st = log.status();
+    expect(st.dropped).toBe(0);
+    expect(st.flushes).toBeLessThanOrEqual(Math.ceil(elapsed / flushIntervalMs) + 1);
+    await log.close();
+    expect(log.status().rowsWritten).toBe(sent);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -23,6 +23,8 @@ interface Value {
 
 export interface Family {
   name: string;
+  /** Summed in memory while the batch's rows are inserted (batch-rollup.ts), not by SQL over them. */
+  inMemory?: boolean;
   keys: { col: string; expr: string }[];
   values: Value[];
   /** FROM/JOIN clause over q and extra WHERE condition for the batch upsert. */
@@ -45,9 +47,10 @@ export const ACTION_ALLOW = 1;
  * the reason that blocked them, and the rules and lists that decided, blocks and allows apart.
  */
 export const FAMILIES = {
-  series: { name: 'series', keys: [{ col: 'outcome', expr: OUT }], values: [{ col: 'n', expr: 'count(*)', merge: 'sum' }], from: 'q', daily: false },
+  series: { name: 'series', inMemory: true, keys: [{ col: 'outcome', expr: OUT }], values: [{ col: 'n', expr: 'count(*)', merge: 'sum' }], from: 'q', daily: false },
   cube: {
     name: 'cube',
+    inMemory: true,
     keys: [
       { col: 'client', expr: 'q.client' },
       // 0: the query named no vendor (0 is never a str id).
@@ -63,6 +66,7 @@ export const FAMILIES = {
   },
   name: {
     name: 'name',
+    inMemory: true,
     keys: [{ col: 'name', expr: 'q.name' }],
     values: [
       { col: 'n', expr: 'count(*)', merge: 'sum' },
@@ -147,6 +151,12 @@ export function batchSql(f: Family, hourKeys: number): string {
   let inner = `SELECT ${select.join(', ')} FROM ${f.from} WHERE ${where} GROUP BY ${groupBy.join(', ')}`;
   if (hasLatest(f)) inner = `SELECT ${cols.map((_, i) => `c${i}`).join(', ')} FROM (SELECT ${select.map((e, i) => `${e} AS c${i}`).join(', ')}, max(q.id) FROM ${f.from} WHERE ${where} GROUP BY ${groupBy.join(', ')}) WHERE true`;
   return `INSERT INTO ${hourTable(f)} (${cols.join(', ')}) ${inner} ${onConflict(f, 'hour')}`;
+}
+
+/** Adds one already summed hourly row (hour, keys…, values…) to the hourly table. */
+export function upsertSql(f: Family): string {
+  const cols = ['hour', ...keyCols(f), ...valueCols(f)];
+  return `INSERT INTO ${hourTable(f)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ${onConflict(f, 'hour')}`;
 }
 
 /** Adds the hourly rows of hours [from, to) (two parameters) to their days, merging into what the days hold. */

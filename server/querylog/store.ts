@@ -18,7 +18,8 @@ import { existsSync, renameSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { VendorCatalog } from '../../common/vendors.js';
 import { OUTCOME_CODE, OUTCOMES, PROTOCOLS } from './codes.js';
-import { batchSql, dayTable, deleteDaySql, deleteDaysSql, deleteHoursSql, FAMILIES, FAMILY_LIST, foldSql, HOURS_PER_DAY, planWindow, schemaSql, tierSource, type Family, type TierState } from './rollups.js';
+import { BatchRollup } from './batch-rollup.js';
+import { batchSql, dayTable, deleteDaySql, deleteDaysSql, deleteHoursSql, FAMILIES, FAMILY_LIST, foldSql, HOURS_PER_DAY, planWindow, schemaSql, tierSource, upsertSql, type Family, type TierState } from './rollups.js';
 import { StringTable } from './strings.js';
 import type {
   Batch,
@@ -107,7 +108,10 @@ export class QueryLogStore implements ReadApi {
   private rowCount: number;
   private readonly tiers: TierState;
   private readonly s: Record<StmtName, Stmt>;
+  /** Roll-ups SQL computes over the batch's rows (filtered or joined); the rest are summed in `rollup`. */
   private readonly batchStmts: Stmt[];
+  private readonly rollup = new BatchRollup();
+  private readonly upserts: { series: Stmt; cube: Stmt; name: Stmt };
   private readonly daily: { fold: Stmt; deleteDays: Stmt; deleteDay: Stmt; table: string }[];
   private readonly deleteHours: Stmt[];
   private readonly readStmts = new Map<string, Stmt>();
@@ -130,7 +134,8 @@ export class QueryLogStore implements ReadApi {
       nextHour: db.prepare('SELECT min(hour) FROM h_series WHERE hour > ?').pluck(),
       pageBound: db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck(),
     };
-    this.batchStmts = FAMILY_LIST.map((f) => db.prepare(batchSql(f, HOUR_KEYS)));
+    this.batchStmts = FAMILY_LIST.filter((f) => !f.inMemory).map((f) => db.prepare(batchSql(f, HOUR_KEYS)));
+    this.upserts = { series: db.prepare(upsertSql(FAMILIES.series)), cube: db.prepare(upsertSql(FAMILIES.cube)), name: db.prepare(upsertSql(FAMILIES.name)) };
     this.deleteHours = FAMILY_LIST.map((f) => db.prepare(deleteHoursSql(f)));
     this.daily = FAMILY_LIST.filter((f) => f.daily).map((f) => ({ fold: db.prepare(foldSql(f)), deleteDays: db.prepare(deleteDaysSql(f)), deleteDay: db.prepare(deleteDaySql(f)), table: dayTable(f) }));
     this.lastKey = (this.s.newest.get() as number | null) ?? 0;
@@ -200,6 +205,7 @@ export class QueryLogStore implements ReadApi {
       this.db.transaction(() => this.writeRows(b))();
     } catch (err) {
       // Nothing of the batch is in the file: forget what the transaction handed out.
+      this.rollup.clear();
       this.strings.invalidate();
       this.lastKey = before.lastKey;
       Object.assign(this.tiers, { floor: before.floor, folded: before.folded, newest: before.newest });
@@ -212,6 +218,7 @@ export class QueryLogStore implements ReadApi {
   private writeRows(b: Batch): void {
     const str = this.strings;
     const insert = this.s.insert;
+    const rollup = this.rollup;
     const first = this.nextKey(b.time[0]);
     let key = first;
     for (let i = 0; i < b.n; i++) {
@@ -219,10 +226,14 @@ export class QueryLogStore implements ReadApi {
       const hour = Math.floor(key / HOUR_KEYS);
       const nameSid = b.name[i];
       const name = str.use(nameSid, hour);
+      const client = str.use(b.client[i], hour);
       const vendor = b.vendor[i] >= 0 ? str.use(b.vendor[i], hour) : str.vendorOf(nameSid, hour);
-      insert.run(key, str.use(b.client[i], hour), name, b.qtype[i], b.flags[i], b.rcode[i], vendor === 0 ? null : vendor, b.reason[i] >= 0 ? str.useReason(b.reason[i], hour) : null, b.upstream[i] >= 0 ? str.use(b.upstream[i], hour) : null, b.us[i]);
+      const flags = b.flags[i];
+      insert.run(key, client, name, b.qtype[i], flags, b.rcode[i], vendor === 0 ? null : vendor, b.reason[i] >= 0 ? str.useReason(b.reason[i], hour) : null, b.upstream[i] >= 0 ? str.use(b.upstream[i], hour) : null, b.us[i]);
+      rollup.add(hour, key, client, vendor, flags & 7, name);
     }
     str.flushMarks();
+    rollup.flush(this.upserts);
     for (const stmt of this.batchStmts) stmt.run(first, key);
     const firstHour = Math.floor(first / HOUR_KEYS);
     const newest = Math.floor(key / HOUR_KEYS);
