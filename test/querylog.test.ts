@@ -4,7 +4,7 @@
 // killed with SIGKILL under load.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,9 @@ import { planWindow } from '../server/querylog/rollups.js';
 import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
 import type { Batch } from '../server/querylog/types.js';
 import type { ParsedQuery } from '../server/wire/query.js';
-import { makeQuery, udpExchange } from './helpers/dns-client.js';
+import { request } from 'undici';
+import { startChildServer, type ChildServer } from './helpers/child-server.js';
+import { addressesOf, makeQuery, udpExchange } from './helpers/dns-client.js';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
 import { compileLists, tempDir } from './helpers/server.js';
 
@@ -736,6 +738,116 @@ describe('from the built package (dist/)', () => {
       expect(rows).toBeLessThanOrEqual(answered);
       // Raw rows and roll-ups were committed together.
       expect(rolled).toBe(rows);
+    }, 60_000);
+  });
+
+  describe('a query log that cannot write', () => {
+    const TOKEN = 'querylog-token-0123456789';
+    let upstream: FakeUpstream;
+    let child: ChildServer | null = null;
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+    });
+    afterAll(async () => {
+      await child?.stop('SIGKILL');
+      await upstream.stop();
+    });
+
+    const health = async (c: ChildServer) => (await (await request(`http://127.0.0.1:${c.http.port}/api/health`)).body.json()) as { status: string; warnings: string[]; querylog: { failing: boolean; mode: string; rowsWritten: number; writeErrors: number } };
+    const until = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const v = await read();
+        if (ok(v)) return v;
+        if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 400)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const linesWith = (c: ChildServer, text: string) =>
+      c.logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes(text));
+
+    it('full (RLIMIT_FSIZE on the server process): one error line, a warning in /api/health, DNS answers, and logging resumes with the right names', async () => {
+      expect(built).toBe(true);
+      child = await startChildServer({ lists: { 'block.txt#domains': 'blocked.example.org\n' }, upstreamPort: upstream.port, flags: ['--querylog-flush-interval', '200ms', '--rate-limit', '0', '--api-token', TOKEN] });
+      const c = child;
+      const ask = (name: string) => udpExchange('127.0.0.1', c.dns.port, makeQuery(name, 'A'));
+      await ask('before.example.org');
+      await until('the first row', () => health(c), (h) => h.querylog.rowsWritten >= 1);
+
+      // As if the disk were full: every write of the server past its first 4 KiB fails (EFBIG). The soft
+      // limit only, so it can be lifted again without CAP_SYS_RESOURCE.
+      execFileSync('prlimit', ['--pid', String(c.pid), '--fsize=4096:']);
+      const during = Array.from({ length: 30 }, (_, i) => `during-${i}.example.org`);
+      for (const name of during) expect(addressesOf(await ask(name))).toHaveLength(1);
+      expect(addressesOf(await ask('blocked.example.org'))).toEqual(['0.0.0.0']);
+      const failing = await until('a failing log', () => health(c), (h) => h.querylog.failing);
+      expect(failing.status).toBe('degraded');
+      expect(failing.warnings.join(' ')).toMatch(/query log cannot write: .*querylog\.sqlite/);
+      // Several batches fail; the log says so once.
+      for (let i = 0; i < 3; i++) {
+        await ask(`still-failing-${i}.example.org`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect((await health(c)).querylog.writeErrors).toBeGreaterThanOrEqual(2);
+      expect(linesWith(c, 'the query log cannot write')).toHaveLength(1);
+      expect(linesWith(c, 'the query log cannot write')[0]).toMatch(/"level":"error"/);
+
+      // Space again: the names first seen while failing are logged as themselves.
+      execFileSync('prlimit', ['--pid', String(c.pid), '--fsize=unlimited:']);
+      for (const name of during) await ask(name);
+      await until('a healthy log', () => health(c), (h) => !h.querylog.failing && h.status === 'ok');
+      expect(linesWith(c, 'the query log is writing again')).toHaveLength(1);
+      const page = (await (await request(`http://127.0.0.1:${c.http.port}/api/querylog?name=during-&limit=100`)).body.json()) as { rows: { name: string }[] };
+      expect(page.rows.map((r) => r.name).sort()).toEqual([...during].sort());
+      await c.stop();
+      child = null;
+    }, 60_000);
+
+    it('read-only data folder: the log says why once, /api/health warns, DNS answers', async (ctx) => {
+      expect(built).toBe(true);
+      const dataDir = tempDir();
+      await compileLists(dataDir, { 'block.txt#domains': 'blocked.example.org\n' });
+      // Root ignores permissions, not the immutable attribute (ext4); others get a plain chmod.
+      const root = process.getuid?.() === 0;
+      try {
+        if (root) execFileSync('chattr', ['+i', dataDir], { stdio: 'pipe' });
+        else chmodSync(dataDir, 0o555);
+      } catch {
+        rmSync(dataDir, { recursive: true, force: true });
+        ctx.skip();
+      }
+      const undo = () => (root ? execFileSync('chattr', ['-i', dataDir]) : chmodSync(dataDir, 0o755));
+      try {
+        let writable = true;
+        try {
+          writeFileSync(join(dataDir, 'probe'), 'x');
+        } catch {
+          writable = false;
+        }
+        if (writable) {
+          undo();
+          ctx.skip();
+        }
+        child = await startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: ['--api-token', TOKEN, '--rate-limit', '0'] });
+        const c = child;
+        expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('blocked.example.org', 'A')))).toEqual(['0.0.0.0']);
+        expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('www.example.org', 'A')))).toHaveLength(1);
+        const h = await health(c);
+        expect(h.status).toBe('degraded');
+        expect(h.querylog.mode).toBe('failed');
+        expect(h.warnings.join(' ')).toMatch(/query log unavailable: .*querylog\.sqlite cannot be opened or created/);
+        const lines = linesWith(c, 'the query log cannot be opened');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/"level":"error"/);
+        await c.stop();
+        child = null;
+      } finally {
+        undo();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     }, 60_000);
   });
 });

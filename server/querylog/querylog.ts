@@ -296,7 +296,7 @@ export function storageProblem(err: unknown, path: string): string {
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EFBIG' || /disk is full|ENOSPC|EFBIG/.test(message)) return `no space left for ${path} (${code || message})`;
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || /readonly|read-only/.test(message)) return `${path} is read-only (${code || message})`;
   if (code.startsWith('SQLITE_CANTOPEN') || /unable to open/.test(message)) return `${path} cannot be opened or created: check that its folder exists and is writable (${code || message})`;
-  if (code.startsWith('SQLITE_IOERR')) return `the file system refused to write ${path} (${code}: ${message})`;
+  if (code.startsWith('SQLITE_IOERR')) return `the file system refused to write ${path}: disk full, a file size limit or a failing disk (${code}: ${message})`;
   return `${path}: ${message}`;
 }
 
