@@ -199,7 +199,7 @@ export function canonicalAddress(v: string): string | null {
   const zoneAt = v.indexOf('%');
   const base = zoneAt >= 0 ? v.slice(0, zoneAt) : v;
   if (isIPv4(base)) return zoneAt >= 0 ? null : base;
-  if (!isIPv6(base)) return null;
+  if (!isIPv6(base) || (zoneAt >= 0 && !/^%[\w.-]{1,32}$/.test(v.slice(zoneAt)))) return null;
   const canon = new SocketAddress({ address: base, family: 'ipv6' }).address;
   if (canon.startsWith('::ffff:') && isIPv4(canon.slice(7))) return canon.slice(7);
   return zoneAt >= 0 ? canon + v.slice(zoneAt) : canon;
