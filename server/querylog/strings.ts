@@ -26,10 +26,18 @@ export class StringTable {
   private vendorOfName: number[] = [];
   /** Str id of a catalog vendor → hour marked. */
   private readonly vendorMarked = new Map<number, number>();
-  /** (str id, hour) pairs whose `last` must be raised before the batch commits. */
+  /**
+   * Session strings whose `last` must be raised before the batch commits (once each, to the
+   * newest hour the batch used them in), reasons apart: their rule and lists are raised too.
+   */
   private pending: number[] = [];
-  /** (reason str id, hour): raise the reason's rule and lists too. */
   private pendingReasons: number[] = [];
+  /** Session id → the batch it was last queued in (for pending and pendingReasons apart). */
+  private queuedIn: number[] = [];
+  private reasonQueuedIn: number[] = [];
+  private batch = 1;
+  /** Other str ids (catalog vendors, rules, lists) → the hour to raise them to. */
+  private readonly pendingIds = new Map<number, number>();
   private readonly s: Record<'get' | 'add' | 'text' | 'raise' | 'raiseReason' | 'metaAdd' | 'listAdd' | 'sweep' | 'sweepMeta' | 'sweepLists', Database.Statement>;
 
   constructor(
@@ -95,19 +103,17 @@ export class StringTable {
     }
     if (v > 0 && (this.vendorMarked.get(v) ?? -1) < hour) {
       this.vendorMarked.set(v, hour);
-      this.pending.push(v, hour);
+      this.raiseLater(v, hour);
     }
     return v;
   }
 
   /** Raises `last` of everything used since the last call. Inside the batch's transaction. */
   flushMarks(): void {
-    const p = this.pending;
-    for (let i = 0; i < p.length; i += 2) this.s.raise.run({ id: p[i], hour: p[i + 1] });
-    const r = this.pendingReasons;
-    for (let i = 0; i < r.length; i += 2) this.s.raiseReason.run({ id: r[i], hour: r[i + 1] });
-    this.pending = [];
-    this.pendingReasons = [];
+    for (const sid of this.pending) this.s.raise.run({ id: this.ids[sid], hour: this.marked[sid] });
+    for (const sid of this.pendingReasons) this.s.raiseReason.run({ id: this.ids[sid], hour: this.marked[sid] });
+    for (const [id, hour] of this.pendingIds) this.s.raise.run({ id, hour });
+    this.clearPending();
   }
 
   /** A batch's transaction failed: str ids handed out in it may not exist. Resolve everything again. */
@@ -116,8 +122,18 @@ export class StringTable {
     this.marked.fill(-1);
     this.vendorOfName.fill(UNRESOLVED);
     this.vendorMarked.clear();
+    this.clearPending();
+  }
+
+  private clearPending(): void {
     this.pending = [];
     this.pendingReasons = [];
+    this.pendingIds.clear();
+    this.batch++;
+  }
+
+  private raiseLater(id: number, hour: number): void {
+    if ((this.pendingIds.get(id) ?? -1) < hour) this.pendingIds.set(id, hour);
   }
 
   /**
@@ -144,7 +160,7 @@ export class StringTable {
   id(text: string, hour: number): number {
     const known = this.s.get.get(text) as number | undefined;
     if (known === undefined) return Number(this.s.add.run(text, hour).lastInsertRowid);
-    this.pending.push(known, hour);
+    this.raiseLater(known, hour);
     return known;
   }
 
@@ -160,9 +176,16 @@ export class StringTable {
       this.ids[sid] = id;
       const meta = this.reasons.get(sid);
       if (meta) this.noteReason(id, meta, hour);
-    } else this.pending.push(id, hour);
+    }
     this.marked[sid] = hour;
-    if (isReason) this.pendingReasons.push(id, hour);
+    if (this.queuedIn[sid] !== this.batch) {
+      this.queuedIn[sid] = this.batch;
+      this.pending.push(sid);
+    }
+    if (isReason && this.reasonQueuedIn[sid] !== this.batch) {
+      this.reasonQueuedIn[sid] = this.batch;
+      this.pendingReasons.push(sid);
+    }
     return id;
   }
 
