@@ -460,18 +460,38 @@ describe('the store (SQLite file)', () => {
       expect(Object.fromEntries(top.map((e) => [e.key, e.count])), label).toEqual(Object.fromEntries(names.map((r) => [r.name, r.n])));
       expect(store.summary({ ...w, topVendors: 50 }).total, label).toBe(cube.reduce((a, r) => a + r.n, 0));
     };
+    let seed = 99;
+    const rnd = (m: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % m;
+    };
+    const randomWindows: [string, number, number][] = Array.from({ length: 30 }, (_, i) => {
+      const a = hourNow - rnd(11 * 24);
+      const b = Math.min(hourNow + 1, a + 1 + rnd(6 * 24));
+      return [`random window ${i} [${a - hourNow}, ${b - hourNow}) h`, a, b];
+    });
     const windows = (): [string, number, number][] => [
       ['7 days to now', hourNow - 7 * 24, hourNow + 1],
-      ['24 hours to now', hourNow - 24, hourNow + 1],
+      ['24 hours to now', hourNow - 23, hourNow + 1],
       ['everything', hourNow - 12 * 24, hourNow + 1],
       ['a past day and a half', hourNow - 100, hourNow - 64],
       ['one past hour', hourNow - 50, hourNow - 49],
       ['days ending in the past', hourNow - 9 * 24 + 5, hourNow - 2 * 24 - 7],
+      ...randomWindows,
     ];
-    // The daily tier answers whole days: a 7-day window reads a few hourly ranges, not 168 hours.
-    const plan = planWindow(hourNow - 7 * 24, hourNow + 1, { floor: hourNow - 10 * 24, folded: hourNow, newest: hourNow });
-    expect(plan.days.length).toBeGreaterThanOrEqual(6);
-    expect(plan.ranges.reduce((a, [x, y]) => a + y - x, 0)).toBeLessThan(25);
+    // Whole days come from the daily tier, a cut day from its bucket minus the hours outside the
+    // window when that reads less: a 7-day window reads a few hours, not 168.
+    const hoursRead = (p: ReturnType<typeof planWindow>) => [...p.ranges, ...p.minus].reduce((a, [x, y]) => a + y - x, 0);
+    const tiers = { floor: hourNow - 10 * 24, folded: hourNow, newest: hourNow };
+    const week = planWindow(hourNow - 7 * 24, hourNow + 1, tiers);
+    expect(week.days.length).toBeGreaterThanOrEqual(6);
+    expect(hoursRead(week)).toBeLessThanOrEqual(13);
+    expect(hoursRead(planWindow(hourNow - 23, hourNow + 1, tiers))).toBeLessThanOrEqual(13);
+    // The windows below take every path: hourly only, whole days, and days minus hours.
+    const plans = windows().map(([, a, b]) => planWindow(a, b, tiers));
+    expect(plans.filter((p) => p.minus.length > 0).length).toBeGreaterThanOrEqual(5);
+    expect(plans.filter((p) => p.days.length > 0 && p.minus.length === 0).length).toBeGreaterThanOrEqual(3);
+    expect(plans.filter((p) => p.days.length === 0).length).toBeGreaterThanOrEqual(3);
     for (const [label, h0, h1] of windows()) check(label, h0, h1);
 
     // Retention that cuts a day in the middle: that day's bucket is rebuilt from the hours kept.

@@ -180,11 +180,16 @@ export function deleteDaySql(f: Family): string {
   return `DELETE FROM ${dayTable(f)} WHERE day = ?`;
 }
 
-/** Which daily buckets and which hour ranges answer a window of hours. */
+/** Which daily buckets and which hour ranges answer a window of hours: days + ranges − minus. */
 export interface TierPlan {
   days: number[];
   ranges: [number, number][];
+  /** Hours a used day's bucket holds outside the window: subtracted (sums only; see tierSource). */
+  minus: [number, number][];
 }
+
+/** What reading a day's bucket costs, in hours of hourly rows (a day holds ~2.5× an hour's keys). */
+const DAY_COST_HOURS = 3;
 
 export interface TierState {
   /** The oldest hour any roll-up holds (retention and the size cap move it). */
@@ -196,21 +201,22 @@ export interface TierState {
 }
 
 /**
- * A window [h0, h1) of hours as daily buckets where a day's bucket holds exactly the window's
- * hours of that day (the whole day, or its first hours up to the newest), and hourly ranges for
- * the rest. A day's bucket holds hours [max(day start, floor), min(day end, folded)).
+ * A window [h0, h1) of hours as daily buckets and hourly ranges, whichever reads fewer rows. A
+ * day's bucket holds hours [max(day start, floor), min(day end, folded)); used for a day the
+ * window covers in part, the hours it holds outside the window are subtracted (a 24-hour window
+ * reads yesterday's bucket minus its first hours instead of most of yesterday hour by hour).
  */
 export function planWindow(h0: number, h1: number, st: TierState): TierPlan {
-  const plan: TierPlan = { days: [], ranges: [] };
+  const plan: TierPlan = { days: [], ranges: [], minus: [] };
   if (st.newest === null) return plan;
   const lo = Math.max(h0, st.floor);
   const hi = Math.min(h1, st.newest + 1);
   if (lo >= hi) return plan;
-  const add = (a: number, b: number) => {
+  const push = (to: [number, number][], a: number, b: number) => {
     if (a >= b) return;
-    const last = plan.ranges[plan.ranges.length - 1];
+    const last = to[to.length - 1];
     if (last && last[1] === a) last[1] = b;
-    else plan.ranges.push([a, b]);
+    else to.push([a, b]);
   };
   for (let d = Math.floor(lo / HOURS_PER_DAY); d <= Math.floor((hi - 1) / HOURS_PER_DAY); d++) {
     const dayLo = d * HOURS_PER_DAY;
@@ -219,22 +225,39 @@ export function planWindow(h0: number, h1: number, st: TierState): TierPlan {
     const partHi = Math.min(dayHi, hi);
     const spanLo = Math.max(dayLo, st.floor);
     const spanHi = Math.min(dayHi, st.folded);
-    if (spanLo < spanHi && spanLo >= partLo && spanHi <= partHi) {
-      plan.days.push(d);
-      add(Math.max(spanHi, partLo), partHi);
-    } else add(partLo, partHi);
+    if (spanLo < spanHi) {
+      // With the bucket: the window's hours it lacks (not folded yet) added, its hours outside the window subtracted.
+      const addLo = Math.max(spanHi, partLo);
+      const before = Math.max(0, Math.min(partLo, spanHi) - spanLo);
+      const after = Math.max(0, spanHi - Math.max(partHi, spanLo));
+      if (DAY_COST_HOURS + Math.max(0, partHi - addLo) + before + after < partHi - partLo) {
+        plan.days.push(d);
+        push(plan.ranges, addLo, partHi);
+        push(plan.minus, spanLo, Math.min(partLo, spanHi));
+        push(plan.minus, Math.max(partHi, spanLo), spanHi);
+        continue;
+      }
+    }
+    push(plan.ranges, partLo, partHi);
   }
   return plan;
 }
 
 /**
  * A subquery over both tiers with the family's key and value columns plus `t`, an hour that
- * orders rows in time (for 'latest' values), and its parameters.
+ * orders rows in time (for 'latest' values), and its parameters. Subtracted hours come as rows
+ * with negated sums and NULL for 'max' and 'latest' values and `t` (max() skips them), so a
+ * reader must drop groups whose sums come to zero: a key seen only in the subtracted hours.
  */
 export function tierSource(f: Family, plan: TierPlan): { sql: string; params: number[] } {
   const cols = [...keyCols(f), ...valueCols(f)].join(', ');
+  const negated = [...keyCols(f), ...f.values.map((v) => `${v.merge === 'sum' ? `-${v.col}` : 'NULL'} AS ${v.col}`)].join(', ');
   const parts: string[] = [];
   const params: number[] = [];
+  for (const [a, b] of plan.minus) {
+    parts.push(`SELECT ${negated}, NULL AS t FROM ${hourTable(f)} WHERE hour >= ? AND hour < ?`);
+    params.push(a, b);
+  }
   if (plan.days.length > 0) {
     if (!f.daily) throw new Error(`roll-up ${f.name} has no daily tier`);
     parts.push(`SELECT ${cols}, day * ${HOURS_PER_DAY} + ${HOURS_PER_DAY - 1} AS t FROM ${dayTable(f)} WHERE day IN (${plan.days.map(() => '?').join(', ')})`);

@@ -407,16 +407,16 @@ export class QueryLogStore implements ReadApi {
     switch (args.kind) {
       case 'blocked': {
         // The reason of the newest hour a name was blocked in, with the lists behind it.
-        const rows = this.tierQuery(FAMILIES.block, h0, h1, 'SELECT name, sum(n) AS c, reason, max(t) FROM src GROUP BY name ORDER BY c DESC LIMIT ?', limit) as [number, number, number, number][];
+        const rows = this.tierQuery(FAMILIES.block, h0, h1, 'SELECT name, sum(n) AS c, reason, max(t) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number, number][];
         const lists = this.db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck();
         return rows.map(([name, n, reason]) => ({ key: text(name), count: n, blocked: n, rule: this.strings.text(reason), lists: lists.all(reason) as string[] }));
       }
       case 'queried': {
-        const rows = this.tierQuery(FAMILIES.name, h0, h1, 'SELECT name, sum(n) AS c, sum(blocked) FROM src GROUP BY name ORDER BY c DESC LIMIT ?', limit) as [number, number, number][];
+        const rows = this.tierQuery(FAMILIES.name, h0, h1, 'SELECT name, sum(n) AS c, sum(blocked) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number][];
         return rows.map(([name, n, blocked]) => ({ key: text(name), count: n, blocked }));
       }
       case 'clients': {
-        const rows = this.tierQuery(FAMILIES.cube, h0, h1, `SELECT client, sum(n) AS c, sum(CASE WHEN outcome = ${BLOCKED} THEN n ELSE 0 END) FROM src GROUP BY client ORDER BY c DESC LIMIT ?`, limit) as [number, number, number][];
+        const rows = this.tierQuery(FAMILIES.cube, h0, h1, `SELECT client, sum(n) AS c, sum(CASE WHEN outcome = ${BLOCKED} THEN n ELSE 0 END) FROM src GROUP BY client HAVING c > 0 ORDER BY c DESC LIMIT ?`, limit) as [number, number, number][];
         return rows.map(([id, n, blocked]) => ({ key: text(id), count: n, blocked }));
       }
       case 'vendors':
@@ -427,7 +427,7 @@ export class QueryLogStore implements ReadApi {
       case 'rules': {
         const f = args.kind === 'lists' ? FAMILIES.list : FAMILIES.rule;
         const col = f.keys[0].col;
-        const rows = this.tierQuery(f, h0, h1, `SELECT ${col}, sum(blocked) + sum(allowed) AS c, sum(blocked), sum(allowed) FROM src GROUP BY ${col} ORDER BY c DESC LIMIT ?`, limit) as [number, number, number, number][];
+        const rows = this.tierQuery(f, h0, h1, `SELECT ${col}, sum(blocked) + sum(allowed) AS c, sum(blocked), sum(allowed) FROM src GROUP BY ${col} HAVING c > 0 ORDER BY c DESC LIMIT ?`, limit) as [number, number, number, number][];
         return rows.map(([id, n, blocked, allowed]) => ({ key: text(id), count: n, blocked, allowed }));
       }
     }
@@ -512,7 +512,7 @@ export class QueryLogStore implements ReadApi {
   private hits(f: Family, w: Window, ids: number[] | null): Map<number, { total: HitCounts; window: HitCounts }> {
     const [h0, h1] = hours(w);
     const col = f.keys[0].col;
-    const sql = `SELECT ${col}, sum(blocked), sum(allowed) FROM src ${ids ? `WHERE ${col} IN (${ids.map(() => '?').join(', ')})` : ''} GROUP BY ${col}`;
+    const sql = `SELECT ${col}, sum(blocked), sum(allowed) FROM src ${ids ? `WHERE ${col} IN (${ids.map(() => '?').join(', ')})` : ''} GROUP BY ${col} HAVING sum(blocked) + sum(allowed) > 0`;
     const rows = (a: number, b: number) => this.tierQuery(f, a, b, sql, ...(ids ?? [])) as [number, number, number][];
     const out = new Map<number, { total: HitCounts; window: HitCounts }>();
     for (const [id, blocked, allowed] of rows(-Infinity, Infinity)) out.set(id, { total: { blocked, allowed }, window: { blocked: 0, allowed: 0 } });
@@ -525,7 +525,7 @@ export class QueryLogStore implements ReadApi {
 
   /** client, vendor (0: none), outcome, n, last key — over the window's hours, grouped. */
   private cube(h0: number, h1: number): [number, number, number, number, number][] {
-    return this.tierQuery(FAMILIES.cube, h0, h1, 'SELECT client, vendor, outcome, sum(n), max(last) FROM src GROUP BY client, vendor, outcome') as [number, number, number, number, number][];
+    return this.tierQuery(FAMILIES.cube, h0, h1, 'SELECT client, vendor, outcome, sum(n) AS c, max(last) FROM src GROUP BY client, vendor, outcome HAVING c > 0') as [number, number, number, number, number][];
   }
 
   private vendorCounts(cube: [number, number, number, number, number][]): VendorCount[] {
