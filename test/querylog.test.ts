@@ -45,6 +45,11 @@ function openStore(dir: string, opts: { retentionMs?: number; maxBytes?: number 
   return QueryLogStore.open({ path: join(dir, QUERYLOG_FILE), retentionMs: opts.retentionMs ?? 7 * 86_400_000, maxBytes: opts.maxBytes ?? 256 * 1024 * 1024, catalog });
 }
 
+/** A recorder with nothing excluded or anonymised unless asked. */
+function recorder(capacity: number, over: Partial<ConstructorParameters<typeof Recorder>[0]> = {}): Recorder {
+  return new Recorder({ capacity, anonymise: 'off', excludeClients: [], excludeNames: [], ...over });
+}
+
 function logOptions(dataDir: string, over: Partial<QueryLogOptions> = {}): QueryLogOptions {
   return {
     mode: 'disk',
@@ -93,7 +98,7 @@ function shiftTime(b: Batch, ms: number): Batch {
 
 describe('the recorder (DNS thread side)', () => {
   it('drops and counts queries once its buffer is full, and never throws', () => {
-    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(10);
     for (let i = 0; i < 15; i++) rec.record(query(`n${i}.example.org`), answer('forwarded', 'upstream x'), 1);
     expect(rec.length).toBe(10);
     expect(rec.dropped).toBe(5);
@@ -105,7 +110,7 @@ describe('the recorder (DNS thread side)', () => {
   });
 
   it('sends each distinct string once: later batches refer to it by id', () => {
-    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(100);
     for (let i = 0; i < 5; i++) rec.record(query('same.example.org'), answer('cached', 'cache'), 1);
     const first = rec.cut();
     expect(first.strings.texts).toEqual(['192.168.1.10', 'same.example.org', 'cache']);
@@ -151,7 +156,7 @@ describe('the recorder (DNS thread side)', () => {
       asked.push(name);
       return { action: 'block', vendor: null, sources: ['list-a', 'list-b'], reason: `||${name}^ (list-a, list-b)` };
     };
-    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [], describeBlock });
+    const rec = recorder(100, { describeBlock });
     for (let i = 0; i < 3; i++) rec.record(query('t.example.org'), answer('blocked', '||t.example.org^ (list-a, list-b)'), 1);
     rec.record(query('shop.example.com'), answer('blocked', 'CNAME x.tracker.example.net: ||x.tracker.example.net^ (list-a, list-b)'), 1);
     expect(asked).toEqual(['t.example.org', 'x.tracker.example.net']);
@@ -175,13 +180,7 @@ describe('the store (SQLite file)', () => {
     rmSync(sub, { recursive: true, force: true });
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({
-      capacity: 5000,
-      anonymise: 'off',
-      excludeClients: [],
-      excludeNames: [],
-      describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }),
-    });
+    const rec = recorder(5000, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
     fill(rec, 3000);
     store.write(rec.cut());
     fill(rec, 2000, 7);
@@ -214,13 +213,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'hits');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({
-      capacity: 100,
-      anonymise: 'off',
-      excludeClients: [],
-      excludeNames: [],
-      describeBlock: (name) => ({ action: 'block', vendor: null, sources: name.includes('ads') ? ['ads-list', 'big-list'] : ['big-list'], reason: `||${name}^ (${name.includes('ads') ? 'ads-list, big-list' : 'big-list'})` }),
-    });
+    const rec = recorder(100, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: name.includes('ads') ? ['ads-list', 'big-list'] : ['big-list'], reason: `||${name}^ (${name.includes('ads') ? 'ads-list, big-list' : 'big-list'})` }) });
     for (let i = 0; i < 3; i++) rec.record(query('ads.example.org'), answer('blocked', '||ads.example.org^ (ads-list, big-list)'), 1);
     for (let i = 0; i < 2; i++) rec.record(query('t.example.net'), answer('blocked', '||t.example.net^ (big-list)'), 1);
     rec.record(query('ok.example.org'), answer('forwarded', 'upstream x'), 1);
@@ -241,7 +234,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'paging');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({ capacity: 3000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(3000);
     fill(rec, 2500, 3);
     store.write(rec.cut());
     const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
@@ -277,7 +270,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'retention');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub, { retentionMs: 2 * HOUR_MS });
-    const rec = new Recorder({ capacity: 1000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(1000);
     fill(rec, 300);
     store.write(shiftTime(rec.cut(), -5 * HOUR_MS));
     fill(rec, 200, 5);
@@ -297,7 +290,7 @@ describe('the store (SQLite file)', () => {
     execFileSync('mkdir', ['-p', sub]);
     const cap = 2 * 1024 * 1024;
     const store = openStore(sub, { maxBytes: cap });
-    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(20_000);
     for (let h = 30; h >= 0; h--) {
       for (let i = 0; i < 2000; i++) rec.record(query(`host-${h}-${i % 400}.example.org`, `192.168.1.${i % 50}`), answer('forwarded', 'upstream udp://192.0.2.53:53'), 1);
       store.write(shiftTime(rec.cut(), -h * HOUR_MS));
@@ -320,7 +313,7 @@ describe('the store (SQLite file)', () => {
     execFileSync('mkdir', ['-p', sub]);
     const cap = 2 * 1024 * 1024;
     const store = openStore(sub, { maxBytes: cap });
-    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(20_000);
     for (let h = 5; h >= 0; h--) {
       for (let i = 0; i < 10_000; i++) rec.record(query(`h${h}-n${i}.example.org`, `192.168.1.${i % 20}`), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53' }), 1);
       store.write(shiftTime(rec.cut(), -h * HOUR_MS));
@@ -362,7 +355,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'name-filter');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(20_000);
     for (let i = 0; i < 10_000; i++) {
       const name = i % 5 === 4 ? `other${i}.example.net` : `shop${i}.match.example`;
       rec.record(query(name), answer('cached', 'cache'), 1);
@@ -387,13 +380,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'allow-hits');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({
-      capacity: 100,
-      anonymise: 'off',
-      excludeClients: [],
-      excludeNames: [],
-      describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['big-list'], reason: `||${name}^ (big-list)` }),
-    });
+    const rec = recorder(100, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['big-list'], reason: `||${name}^ (big-list)` }) });
     const listAllow = { reason: '@@||ok.example.org^ (allow-list)', sources: ['allow-list'] };
     const userAllow = { reason: '@@||t.example.net^ (user-allow)', sources: ['user-allow'] };
     for (let i = 0; i < 3; i++) rec.record(query('cdn.ok.example.org'), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53', allowedBy: listAllow }), 1);
@@ -424,7 +411,7 @@ describe('the store (SQLite file)', () => {
     execFileSync('mkdir', ['-p', sub]);
     const now = Date.now();
     let store = openStore(sub, { retentionMs: 30 * 86_400_000 });
-    const rec = new Recorder({ capacity: 1000, anonymise: 'off', excludeClients: [], excludeNames: [], describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
+    const rec = recorder(1000, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
     // Ten days of hours, some empty, oldest first (keys only grow).
     for (let h = 10 * 24; h >= 0; h--) {
       if (h % 7 === 3) continue;
@@ -511,7 +498,7 @@ describe('the store (SQLite file)', () => {
     const store = openStore(sub);
     expect(store.setAside?.path).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
     expect(existsSync(store.setAside!.path)).toBe(true);
-    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(10);
     rec.record(query('a.example.org'), answer('cached', 'cache'), 1);
     store.write(rec.cut());
     expect(store.size({}).rows).toBe(1);
@@ -580,6 +567,22 @@ describe('the query log (timer, buffer, modes)', () => {
     const fresh = new MinuteRate(t0);
     for (let i = 0; i < 240; i++) fresh.tick(t0 + i * 500);
     expect(fresh.perMinute(t0 + 120_000)).toBe(120);
+  });
+
+  it('with a size cap smaller than one hour keeps that hour and says so once', async () => {
+    const dataDir = tempDir();
+    const lines: string[] = [];
+    const log = await QueryLog.open(logOptions(dataDir, { maxBytes: 256 * 1024, log: createLogger('warn', {}, (l) => lines.push(l)) }));
+    for (let i = 0; i < 10_000; i++) log.record(query(`only-${i}.example.org`), answer('cached', 'cache'), 1);
+    await log.flush();
+    await log.maintain();
+    await log.maintain();
+    expect(log.status().overCap).toBe(true);
+    const now = Date.now();
+    expect((await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 1 })).total).toBe(10_000);
+    expect(lines.filter((l) => l.includes('still over querylog-max-size'))).toHaveLength(1);
+    await log.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('in memory mode writes nothing to disk and still answers every read', async () => {
