@@ -23,14 +23,14 @@ export const QUERYLOG_FILE = 'querylog.sqlite';
 export const DESIGN_RATE = 50_000;
 /** Room for a slow write or a burst on top of one interval at the design rate. */
 const HEADROOM = 1.5;
-/** The sized buffer never exceeds this (37 MB); longer intervals then flush early above DESIGN_RATE × this / interval. */
+/** The sized buffer never exceeds this (35 MiB); longer intervals then write early above 0.75 × this / interval q/s. */
 export const MAX_SIZED_ROWS = 1_000_000;
 /** Early write when the buffer is this full: only beyond the design rate. */
 const EARLY_SHARE = 0.75;
 
 /**
  * Rows the buffer may hold: one flush interval at DESIGN_RATE with HEADROOM (5 s: 375 000 rows,
- * 13.9 MB at most, grown only as traffic needs), or more when `querylog-queue` asks for more.
+ * 13.2 MiB at most, grown only as traffic needs), or more when `querylog-queue` asks for more.
  */
 export function queueRows(configured: number, flushIntervalMs: number): number {
   const sized = Math.min(MAX_SIZED_ROWS, Math.ceil(((DESIGN_RATE * flushIntervalMs) / 1000) * HEADROOM));
