@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../common/log.js';
 import { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from '../server/blocklist.js';
@@ -767,12 +767,15 @@ describe('from the built package (dist/)', () => {
   describe('a query log that cannot write', () => {
     const TOKEN = 'querylog-token-0123456789';
     let upstream: FakeUpstream;
-    let child: ChildServer | null = null;
+    /** Every server a test started, stopped after it even when it fails half-way. */
+    const started: ChildServer[] = [];
     beforeAll(async () => {
       upstream = await startFakeUpstream();
     });
+    afterEach(async () => {
+      for (const c of started.splice(0)) await c.stop('SIGKILL');
+    });
     afterAll(async () => {
-      await child?.stop('SIGKILL');
       await upstream.stop();
     });
 
@@ -794,8 +797,8 @@ describe('from the built package (dist/)', () => {
 
     it('full (RLIMIT_FSIZE on the server process): one error line, a warning in /api/health, DNS answers, and logging resumes with the right names', async () => {
       expect(built).toBe(true);
-      child = await startChildServer({ lists: { 'block.txt#domains': 'blocked.example.org\n' }, upstreamPort: upstream.port, flags: ['--querylog-flush-interval', '200ms', '--rate-limit', '0', '--api-token', TOKEN] });
-      const c = child;
+      const c = await startChildServer({ lists: { 'block.txt#domains': 'blocked.example.org\n' }, upstreamPort: upstream.port, flags: ['--querylog-flush-interval', '200ms', '--rate-limit', '0', '--api-token', TOKEN] });
+      started.push(c);
       const ask = (name: string) => udpExchange('127.0.0.1', c.dns.port, makeQuery(name, 'A'));
       await ask('before.example.org');
       await until('the first row', () => health(c), (h) => h.querylog.rowsWritten >= 1);
@@ -825,8 +828,6 @@ describe('from the built package (dist/)', () => {
       expect(linesWith(c, 'the query log is writing again')).toHaveLength(1);
       const page = (await (await request(`http://127.0.0.1:${c.http.port}/api/querylog?name=during-&limit=100`)).body.json()) as { rows: { name: string }[] };
       expect(page.rows.map((r) => r.name).sort()).toEqual([...during].sort());
-      await c.stop();
-      child = null;
     }, 60_000);
 
     it('read-only data folder: the log says why once, /api/health warns, DNS answers', async (ctx) => {
@@ -854,8 +855,8 @@ describe('from the built package (dist/)', () => {
           undo();
           ctx.skip();
         }
-        child = await startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: ['--api-token', TOKEN, '--rate-limit', '0'] });
-        const c = child;
+        const c = await startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: ['--api-token', TOKEN, '--rate-limit', '0'] });
+        started.push(c);
         expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('blocked.example.org', 'A')))).toEqual(['0.0.0.0']);
         expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('www.example.org', 'A')))).toHaveLength(1);
         const h = await health(c);
@@ -866,7 +867,6 @@ describe('from the built package (dist/)', () => {
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatch(/"level":"error"/);
         await c.stop();
-        child = null;
       } finally {
         undo();
         rmSync(dataDir, { recursive: true, force: true });
