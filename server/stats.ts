@@ -1,6 +1,7 @@
 // In-memory counters for /metrics and /api/health: queries by outcome × protocol × type, a latency
-// histogram, and packets refused before the chain. Per query this is a few integer increments in
-// fixed typed arrays (no Map, no strings, no allocation); prom-client reads them on scrape. The
+// histogram (overall and per upstream for forwarded answers), refusals by cause, and packets
+// refused before the chain. Per query this is a few integer increments in fixed typed arrays (one
+// Map lookup for a forwarded answer, none for the rest); prom-client reads them on scrape. The
 // query log (a separate store) keeps the detail and the per-device, per-vendor roll-ups.
 import { LABELLED_TYPES, OUTCOME_CODE, OUTCOMES, TYPE_SLOT, typeName } from './querylog/codes.js';
 import type { Answer, Outcome, Query } from './pipeline/types.js';
@@ -12,6 +13,23 @@ const TYPE_SLOTS = LABELLED_TYPES.length;
 const PROTOCOL_SLOTS = 2;
 /** Distinct rejection reasons kept apart; the rest are counted together as "other". */
 const MAX_REJECT_REASONS = 64;
+/** Why a query was refused. The access stage's reasons say it in their last words. */
+export const REFUSAL_CAUSES = ['rate-limit', 'acl', 'other'] as const;
+export type RefusalCause = (typeof REFUSAL_CAUSES)[number];
+const REFUSED = OUTCOME_CODE.refused;
+const FORWARDED = OUTCOME_CODE.forwarded;
+
+export function refusalCause(reason: string): RefusalCause {
+  if (reason.endsWith('over its rate limit')) return 'rate-limit';
+  if (reason.endsWith('outside allow-clients')) return 'acl';
+  return 'other';
+}
+
+/** A latency histogram: counts per bucket (the last is +Inf) and the sum. */
+export interface Histogram {
+  counts: Float64Array;
+  sumMs: number;
+}
 
 export interface QueryCount {
   outcome: Outcome;
@@ -30,6 +48,10 @@ export class Stats {
   /** Cumulative-free bucket counts: latency[i] counts answers in (bucket[i-1], bucket[i]]; the last is +Inf. */
   readonly latency = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
   latencySumMs = 0;
+  /** Forwarded answers, by the upstream that answered: arrival to answer, as the client waited. */
+  readonly upstreamLatency = new Map<string, Histogram>();
+  /** Refused queries by cause (REFUSAL_CAUSES order). */
+  readonly refusedByCause = new Float64Array(REFUSAL_CAUSES.length);
   readonly rejectedByReason = new Map<string, number>();
   blocklistSwaps = 0;
 
@@ -42,6 +64,12 @@ export class Stats {
     while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]) i++;
     this.latency[i]++;
     this.latencySumMs += ms;
+    if (o === FORWARDED && answer.upstream !== undefined) {
+      let h = this.upstreamLatency.get(answer.upstream);
+      if (!h) this.upstreamLatency.set(answer.upstream, (h = { counts: new Float64Array(LATENCY_BUCKETS_MS.length + 1), sumMs: 0 }));
+      h.counts[i]++;
+      h.sumMs += ms;
+    } else if (o === REFUSED) this.refusedByCause[REFUSAL_CAUSES.indexOf(refusalCause(answer.reason))]++;
   }
 
   /** A packet answered or dropped before the chain. Reasons carry numbers ("message is 5 octets"), folded to keep the set small. */

@@ -4,8 +4,8 @@
 // block stage asks userFirst(...) for a decision, and pauseGate(...) lets a paused client's
 // queries pass the block stage untouched.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { join } from 'node:path';
-import { isIp } from '../common/config.js';
 import { normaliseName } from '../common/names.js';
 import type { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from './blocklist.js';
@@ -131,16 +131,14 @@ export class UserRules {
   }
 
   private decision(e: UserEntry): BlockDecision {
-    const source = e.action === 'allow' ? USER_ALLOW_SOURCE : USER_DENY_SOURCE;
-    const rule = `${e.action === 'allow' ? '@@' : ''}${e.scope === 'subtree' ? `||${e.name}^` : e.name}`;
     return {
       action: e.action === 'allow' ? 'allow' : 'block',
       ruleName: e.name,
       scope: e.scope,
       strong: true,
       vendor: this.catalog?.vendorOf(e.name)?.id ?? null,
-      sources: [source],
-      reason: `${rule} (${source})`,
+      sources: [e.action === 'allow' ? USER_ALLOW_SOURCE : USER_DENY_SOURCE],
+      reason: entryReason(e),
     };
   }
 
@@ -164,6 +162,13 @@ export class UserRules {
   }
 }
 
+/** The reason an entry's answers carry (and the query log counts its hits by): `@@||name^ (user-allow)`. */
+export function entryReason(e: Pick<UserEntry, 'action' | 'name' | 'scope'>): string {
+  const source = e.action === 'allow' ? USER_ALLOW_SOURCE : USER_DENY_SOURCE;
+  const rule = `${e.action === 'allow' ? '@@' : ''}${e.scope === 'subtree' ? `||${e.name}^` : e.name}`;
+  return `${rule} (${source})`;
+}
+
 /** `name` → subtree, `=name` → exact; the name normalised the way lists are (IDN, case, trailing dot). */
 export function parseEntry(input: string): { name: string; scope: 'exact' | 'subtree' } {
   const trimmed = input.trim();
@@ -185,18 +190,34 @@ export interface PauseState {
   clients: { client: string; until: number }[];
 }
 
+/**
+ * An address as the listeners report a client: IPv4 dotted, IPv6 compressed and lowercase as the
+ * socket layer prints it, an IPv4-mapped IPv6 address as its IPv4 (the IPv4 listener sees that
+ * client as IPv4), a zone kept. Null when `v` is not an address.
+ */
+export function canonicalAddress(v: string): string | null {
+  const zoneAt = v.indexOf('%');
+  const base = zoneAt >= 0 ? v.slice(0, zoneAt) : v;
+  if (isIPv4(base)) return zoneAt >= 0 ? null : base;
+  if (!isIPv6(base) || (zoneAt >= 0 && !/^%[\w.-]{1,32}$/.test(v.slice(zoneAt)))) return null;
+  const canon = new SocketAddress({ address: base, family: 'ipv6' }).address;
+  if (canon.startsWith('::ffff:') && isIPv4(canon.slice(7))) return canon.slice(7);
+  return zoneAt >= 0 ? canon + v.slice(zoneAt) : canon;
+}
+
 /** Pauses of blocking that end by themselves. */
 export class Pause {
   private everyoneUntil = 0;
   private readonly clients = new Map<string, number>();
 
-  /** `seconds` 0 ends a pause at once. */
+  /** `seconds` 0 ends a pause at once. The client is matched as the listeners report it (canonicalAddress). */
   set(seconds: number, client: string | null = null): PauseState {
-    if (client !== null && !isIp(client)) throw new UserRuleError(`client ${JSON.stringify(client)} is not an IP address`);
+    const address = client === null ? null : canonicalAddress(client);
+    if (client !== null && address === null) throw new UserRuleError(`client ${JSON.stringify(client.slice(0, 100))} is not an IP address (e.g. 192.168.1.23 or 2001:db8::23)`);
     const until = seconds > 0 ? Date.now() + seconds * 1000 : 0;
-    if (client === null) this.everyoneUntil = until;
-    else if (until === 0) this.clients.delete(client);
-    else this.clients.set(client, until);
+    if (address === null) this.everyoneUntil = until;
+    else if (until === 0) this.clients.delete(address);
+    else this.clients.set(address, until);
     return this.state();
   }
 

@@ -116,6 +116,29 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a real browser', () => {
     expect(addressesOf(await ask('metrics.example.net'))).toEqual(['0.0.0.0']);
   });
 
+  it('pauses blocking for one device from its row, and resumes it', async () => {
+    await page.evaluate(() => (window as unknown as { hushdns: { refreshStats(): Promise<void> } }).hushdns.refreshStats());
+    const row = page.locator('#devices tbody tr[data-client="127.0.0.1"]');
+    const button = row.locator('button.device-pause');
+    await expect.poll(() => button.textContent(), { timeout: 10_000 }).toBe('Pause');
+    // The device's name (raw HTML from the config) reaches the button only as text.
+    expect(await button.getAttribute('title')).toBe(`Pause blocking for ${HOSTILE_DEVICE} only`);
+    await button.click();
+    await expect.poll(() => row.locator('button.device-pause').textContent(), { timeout: 10_000 }).toBe('Resume');
+    expect(t.server.pause.state()).toMatchObject({ everyone: null, clients: [{ client: '127.0.0.1' }] });
+    expect(addressesOf(await ask('metrics.example.net'))).toEqual([DEFAULT_A]);
+    expect(await page.locator('#status').textContent()).toMatch(/paused for 1 device/);
+    expect(await row.textContent()).toMatch(/until /);
+    // Its query counts show their outcomes on hover, as text.
+    expect(await row.locator('td').nth(1).getAttribute('title')).toMatch(/blocked \d+/);
+    await row.locator('button.device-pause').click();
+    await expect.poll(() => row.locator('button.device-pause').textContent(), { timeout: 10_000 }).toBe('Pause');
+    expect(t.server.pause.state().clients).toEqual([]);
+    expect(addressesOf(await ask('metrics.example.net'))).toEqual(['0.0.0.0']);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  });
+
   it('is served with a Content-Security-Policy that forbids inline script', async () => {
     const res = await page.request.get(`http://127.0.0.1:${t.http.port}/`);
     expect(res.headers()['content-security-policy']).toMatch(/script-src 'self'/);

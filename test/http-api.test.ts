@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Devices, firstPtr, ptrName, readArpTable } from '../server/devices.js';
 import { VendorCatalog } from '../common/vendors.js';
-import { addressesOf, edeOf, makeQuery, udpExchange } from './helpers/dns-client.js';
+import { addressesOf, edeOf, makeQuery, rcodeOf, udpExchange } from './helpers/dns-client.js';
 import { DEFAULT_A } from './helpers/fake-upstream.js';
 import { startTestServer, tempDir, type TestServer } from './helpers/server.js';
 
@@ -83,11 +83,12 @@ describe('the HTTP API over a real server', () => {
     it('/api/devices names devices from the config and infers their kind from the vendors they talk to', async () => {
       const r = await http(t, '/api/devices');
       expect(r.status).toBe(200);
-      const devices = r.json.devices as { client: string; name: string; nameFrom: string; kind: string | null; total: number; blocked: number; vendors: { vendor: string }[] }[];
+      const devices = r.json.devices as { client: string; name: string; nameFrom: string; kind: string | null; total: number; blocked: number; vendors: { vendor: string; allowed: number; byOutcome: Json }[] }[];
       const tv = devices.find((d) => d.client === '127.0.0.1')!;
-      expect(tv).toMatchObject({ name: 'Living room TV', nameFrom: 'config', total: 7, blocked: 4 });
+      expect(tv).toMatchObject({ name: 'Living room TV', nameFrom: 'config', total: 7, blocked: 4, byOutcome: { blocked: 4, forwarded: 3 } });
       expect(tv.kind).toMatch(/Xiaomi/);
       expect(tv.vendors.map((v) => v.vendor)).toContain('xiaomi');
+      expect(tv.vendors.find((v) => v.vendor === 'xiaomi')).toMatchObject({ allowed: 2, byOutcome: { forwarded: 2 } });
       expect(devices.find((d) => d.client === '::1')).toMatchObject({ name: 'Laptop', total: 1, blocked: 1 });
     });
 
@@ -174,6 +175,13 @@ describe('the HTTP API over a real server', () => {
       expect(r.text).toMatch(/^hushdns_blocklist_age_seconds \d/m);
       expect(r.text).toMatch(/^hushdns_upstream_queries_total\{upstream="udp:\/\/127\.0\.0\.1:\d+"\} \d+$/m);
       expect(r.text).toMatch(/^hushdns_upstream_errors_total\{upstream="[^"]+",kind="timeout"\} \d+$/m);
+      // Forwarded answers per upstream, as a histogram: buckets, sum and count for each upstream.
+      expect(r.text).toMatch(/^# TYPE hushdns_upstream_answer_duration_seconds histogram$/m);
+      const forwarded = value(/^hushdns_upstream_answer_duration_seconds_count\{upstream="udp:\/\/127\.0\.0\.1:\d+"\} (\d+)$/m);
+      expect(forwarded).toBe(3);
+      expect(value(/^hushdns_upstream_answer_duration_seconds_bucket\{upstream="udp:\/\/127\.0\.0\.1:\d+",le="\+Inf"\} (\d+)$/m)).toBe(forwarded);
+      expect(value(/^hushdns_upstream_answer_duration_seconds_bucket\{upstream="udp:\/\/127\.0\.0\.1:\d+",le="5"\} (\d+)$/m)).toBe(forwarded);
+      expect(value(/^hushdns_refused_total\{cause="rate-limit"\} (\d+)$/m)).toBe(0);
       expect(r.text).toMatch(/^hushdns_cache_entries \d+$/m);
       expect(r.text).toMatch(/^hushdns_querylog_queue_depth \d+$/m);
       expect(value(/^hushdns_querylog_dropped_total (\d+)$/m)).toBe(0);
@@ -302,6 +310,35 @@ describe('the HTTP API over a real server', () => {
       expect(addressesOf(await ask(t, 'y.ads.example.org'))).toEqual(['0.0.0.0']);
     });
 
+    it('pause for one device matches it however its address is written (IPv4-mapped, uncompressed IPv6)', async () => {
+      const mapped = await http(t, '/api/pause', { token: TOKEN, body: { seconds: 30, client: '::ffff:127.0.0.1' } });
+      expect(mapped.status).toBe(200);
+      expect((mapped.json.paused as Json).clients).toEqual([{ client: '127.0.0.1', until: expect.any(String) }]);
+      expect(addressesOf(await ask(t, 'm1.ads.example.org'))).toEqual([DEFAULT_A]);
+      expect(addressesOf(await ask6(t, 'm1.ads.example.org'))).toEqual(['0.0.0.0']);
+      await http(t, '/api/pause', { token: TOKEN, body: { seconds: 0, client: '127.0.0.1' } });
+
+      const long = await http(t, '/api/pause', { token: TOKEN, body: { seconds: 30, client: '0:0:0:0:0:0:0:1' } });
+      expect((long.json.paused as Json).clients).toEqual([{ client: '::1', until: expect.any(String) }]);
+      expect(addressesOf(await ask6(t, 'm2.ads.example.org'))).toEqual([DEFAULT_A]);
+      expect(addressesOf(await ask(t, 'm2.ads.example.org'))).toEqual(['0.0.0.0']);
+      // Resuming by another spelling of the same address ends that pause.
+      const resumed = await http(t, '/api/pause', { token: TOKEN, body: { seconds: 0, client: '::0:1' } });
+      expect((resumed.json.paused as Json).clients).toEqual([]);
+      expect(addressesOf(await ask6(t, 'm3.ads.example.org'))).toEqual(['0.0.0.0']);
+
+      for (const bad of ['192.168.1.300', '::ffff:1.2.3', 'fe80::1%', 'localhost']) {
+        const r = await http(t, '/api/pause', { token: TOKEN, body: { seconds: 30, client: bad } });
+        expect(r.status, bad).toBe(400);
+        expect(r.json, bad).toMatchObject({ field: 'client', error: expect.stringContaining('not an IP address') });
+      }
+      expect(t.server.pause.state().clients).toEqual([]);
+      // The log's client filter takes any spelling too.
+      await t.server.querylog.flush();
+      const v6 = await http(t, '/api/querylog?client=0:0:0:0:0:0:0:1&name=m2.ads');
+      expect((v6.json.rows as Json[]).map((r) => r.client)).toEqual(['::1']);
+    });
+
     it('lists/refresh starts a refresh in the background and refuses a second one while it runs', async () => {
       const first = await http(t, '/api/lists/refresh', { token: TOKEN, body: {} });
       expect(first.status).toBe(202);
@@ -311,6 +348,73 @@ describe('the HTTP API over a real server', () => {
       for (let i = 0; i < 200 && ((await http(t, '/api/health')).json.refresh as Json).running; i++) await new Promise((res) => setTimeout(res, 100));
       expect(((await http(t, '/api/health')).json.refresh as Json).running).toBe(false);
     }, 30_000);
+  });
+});
+
+describe('allow hits, outcomes per device, refusals by cause', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      lists: { ...LISTS, 'allow.txt#adblock': '@@||ok.ads.example.org^\n' },
+      flags: { 'api-token': TOKEN, 'querylog-flush-interval': '200ms', 'default-sources': false, bundled: false, 'rate-limit': 40, 'rate-limit-window': '60s', 'rate-limit-loopback': true },
+      ipv6: false,
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('counts answers an allow list or your allow entry let through, per list, per entry and per rule', async () => {
+    // The allow list beats the block list; the first answer is forwarded, the second cached.
+    for (let i = 0; i < 2; i++) expect(addressesOf(await ask(t, 'ok.ads.example.org'))).toEqual([DEFAULT_A]);
+    expect(addressesOf(await ask(t, 'ads.example.org'))).toEqual(['0.0.0.0']);
+    await http(t, '/api/allow', { token: TOKEN, body: { name: 'tracking.example.com' } });
+    for (let i = 0; i < 3; i++) expect(addressesOf(await ask(t, 'tracking.example.com'))).toEqual([DEFAULT_A]);
+    await t.server.querylog.flush();
+
+    const lists = await http(t, '/api/lists');
+    const sources = lists.json.sources as { name: string; hits: Json }[];
+    expect(sources.find((x) => x.name === 'file-allow.txt')?.hits).toEqual({ total: 2, window: 2, blocked: { total: 0, window: 0 }, allowed: { total: 2, window: 2 } });
+    expect(sources.find((x) => x.name === 'file-ads.txt')?.hits).toMatchObject({ total: 1, blocked: { total: 1 }, allowed: { total: 0 } });
+    const user = lists.json.user as { allow: { name: string; hits: Json }[]; hits: { allow: Json } };
+    expect(user.hits.allow).toMatchObject({ total: 3, allowed: { total: 3, window: 3 } });
+    expect(user.allow).toEqual([expect.objectContaining({ name: 'tracking.example.com', hits: expect.objectContaining({ total: 3, allowed: { total: 3, window: 3 } }) })]);
+
+    const rules = (await http(t, '/api/top?kind=rules')).json.entries as Json[];
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        { key: '@@||tracking.example.com^ (user-allow)', count: 3, blocked: 0, allowed: 3 },
+        expect.objectContaining({ key: expect.stringMatching(/^@@.*ok\.ads\.example\.org.*file-allow\.txt/), count: 2, allowed: 2 }),
+      ]),
+    );
+    const row = ((await http(t, '/api/querylog?name=ok.ads&limit=1')).json.rows as Json[])[0];
+    expect(row).toMatchObject({ outcome: 'cached', reason: expect.stringMatching(/^@@.*file-allow\.txt/) });
+  });
+
+  it('breaks a device and its vendors down by outcome: cached, forwarded, blocked apart', async () => {
+    for (let i = 0; i < 3; i++) await ask(t, 'tracking.miui.com');
+    await t.server.querylog.flush();
+    const devices = (await http(t, '/api/devices')).json.devices as { client: string; byOutcome: Json; vendors: { vendor: string; byOutcome: Json }[] }[];
+    const d = devices.find((x) => x.client === '127.0.0.1')!;
+    // ok.ads: forwarded + cached; tracking.example.com: forwarded + 2 cached; ads: blocked; miui: forwarded + 2 cached.
+    expect(d.byOutcome).toEqual({ forwarded: 3, cached: 5, blocked: 1 });
+    expect(d.vendors.find((v) => v.vendor === 'xiaomi')?.byOutcome).toEqual({ forwarded: 1, cached: 2 });
+    const summary = await http(t, '/api/summary');
+    expect((summary.json.topVendors as Json[]).find((v) => v.vendor === 'xiaomi')).toMatchObject({ byOutcome: { forwarded: 1, cached: 2 } });
+    // Queries per minute come from memory: everything answered in the last minutes counts at once.
+    expect(summary.json.recentPerMinute).toBeGreaterThan(0);
+  });
+
+  it('tells rate-limited refusals apart in /metrics', async () => {
+    const before = (await http(t, '/metrics')).text;
+    const refused = (text: string, cause: string) => Number(new RegExp(`^hushdns_refused_total\\{cause="${cause}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    expect(refused(before, 'rate-limit')).toBe(0);
+    let limited = 0;
+    for (let i = 0; i < 45; i++) if (rcodeOf(await ask(t, `burst${i}.example.org`)) === 5) limited++;
+    expect(limited).toBeGreaterThan(0);
+    const after = (await http(t, '/metrics')).text;
+    expect(refused(after, 'rate-limit')).toBe(limited);
+    expect(refused(after, 'acl')).toBe(0);
   });
 });
 

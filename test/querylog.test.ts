@@ -4,21 +4,25 @@
 // killed with SIGKILL under load.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../common/log.js';
 import { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from '../server/blocklist.js';
 import type { Answer, Outcome, Query } from '../server/pipeline/types.js';
 import { OUTCOME_CODE } from '../server/querylog/codes.js';
-import { QUERYLOG_FILE, QueryLog, type QueryLogOptions } from '../server/querylog/querylog.js';
+import { DESIGN_RATE, QUERYLOG_FILE, QueryLog, queueRows, type QueryLogOptions } from '../server/querylog/querylog.js';
+import { MinuteRate } from '../server/querylog/rate.js';
 import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
-import { HOUR_MS, QueryLogStore } from '../server/querylog/store.js';
+import { planWindow } from '../server/querylog/rollups.js';
+import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
 import type { Batch } from '../server/querylog/types.js';
 import type { ParsedQuery } from '../server/wire/query.js';
-import { makeQuery, udpExchange } from './helpers/dns-client.js';
+import { request } from 'undici';
+import { startChildServer, type ChildServer } from './helpers/child-server.js';
+import { addressesOf, makeQuery, udpExchange } from './helpers/dns-client.js';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
 import { compileLists, tempDir } from './helpers/server.js';
 
@@ -39,6 +43,11 @@ const blockedAnswer = (rule: string, list: string) => answer('blocked', `||${rul
 
 function openStore(dir: string, opts: { retentionMs?: number; maxBytes?: number } = {}): QueryLogStore {
   return QueryLogStore.open({ path: join(dir, QUERYLOG_FILE), retentionMs: opts.retentionMs ?? 7 * 86_400_000, maxBytes: opts.maxBytes ?? 256 * 1024 * 1024, catalog });
+}
+
+/** A recorder with nothing excluded or anonymised unless asked. */
+function recorder(capacity: number, over: Partial<ConstructorParameters<typeof Recorder>[0]> = {}): Recorder {
+  return new Recorder({ capacity, anonymise: 'off', excludeClients: [], excludeNames: [], ...over });
 }
 
 function logOptions(dataDir: string, over: Partial<QueryLogOptions> = {}): QueryLogOptions {
@@ -89,7 +98,7 @@ function shiftTime(b: Batch, ms: number): Batch {
 
 describe('the recorder (DNS thread side)', () => {
   it('drops and counts queries once its buffer is full, and never throws', () => {
-    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(10);
     for (let i = 0; i < 15; i++) rec.record(query(`n${i}.example.org`), answer('forwarded', 'upstream x'), 1);
     expect(rec.length).toBe(10);
     expect(rec.dropped).toBe(5);
@@ -101,7 +110,7 @@ describe('the recorder (DNS thread side)', () => {
   });
 
   it('sends each distinct string once: later batches refer to it by id', () => {
-    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(100);
     for (let i = 0; i < 5; i++) rec.record(query('same.example.org'), answer('cached', 'cache'), 1);
     const first = rec.cut();
     expect(first.strings.texts).toEqual(['192.168.1.10', 'same.example.org', 'cache']);
@@ -147,7 +156,7 @@ describe('the recorder (DNS thread side)', () => {
       asked.push(name);
       return { action: 'block', vendor: null, sources: ['list-a', 'list-b'], reason: `||${name}^ (list-a, list-b)` };
     };
-    const rec = new Recorder({ capacity: 100, anonymise: 'off', excludeClients: [], excludeNames: [], describeBlock });
+    const rec = recorder(100, { describeBlock });
     for (let i = 0; i < 3; i++) rec.record(query('t.example.org'), answer('blocked', '||t.example.org^ (list-a, list-b)'), 1);
     rec.record(query('shop.example.com'), answer('blocked', 'CNAME x.tracker.example.net: ||x.tracker.example.net^ (list-a, list-b)'), 1);
     expect(asked).toEqual(['t.example.org', 'x.tracker.example.net']);
@@ -171,13 +180,7 @@ describe('the store (SQLite file)', () => {
     rmSync(sub, { recursive: true, force: true });
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({
-      capacity: 5000,
-      anonymise: 'off',
-      excludeClients: [],
-      excludeNames: [],
-      describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }),
-    });
+    const rec = recorder(5000, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
     fill(rec, 3000);
     store.write(rec.cut());
     fill(rec, 2000, 7);
@@ -210,24 +213,18 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'hits');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({
-      capacity: 100,
-      anonymise: 'off',
-      excludeClients: [],
-      excludeNames: [],
-      describeBlock: (name) => ({ action: 'block', vendor: null, sources: name.includes('ads') ? ['ads-list', 'big-list'] : ['big-list'], reason: `||${name}^ (${name.includes('ads') ? 'ads-list, big-list' : 'big-list'})` }),
-    });
+    const rec = recorder(100, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: name.includes('ads') ? ['ads-list', 'big-list'] : ['big-list'], reason: `||${name}^ (${name.includes('ads') ? 'ads-list, big-list' : 'big-list'})` }) });
     for (let i = 0; i < 3; i++) rec.record(query('ads.example.org'), answer('blocked', '||ads.example.org^ (ads-list, big-list)'), 1);
     for (let i = 0; i < 2; i++) rec.record(query('t.example.net'), answer('blocked', '||t.example.net^ (big-list)'), 1);
     rec.record(query('ok.example.org'), answer('forwarded', 'upstream x'), 1);
     store.write(rec.cut());
     const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
-    expect(Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]))).toEqual({ 'ads-list': 3, 'big-list': 5 });
+    expect(Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]))).toEqual({ 'ads-list': { blocked: 3, allowed: 0 }, 'big-list': { blocked: 5, allowed: 0 } });
     const top = store.top({ ...w, kind: 'blocked', limit: 10 });
     expect(top[0]).toMatchObject({ key: 'ads.example.org', count: 3, rule: '||ads.example.org^ (ads-list, big-list)', lists: ['ads-list', 'big-list'] });
     expect(store.top({ ...w, kind: 'lists', limit: 10 })).toEqual([
-      { key: 'big-list', count: 5, blocked: 5 },
-      { key: 'ads-list', count: 3, blocked: 3 },
+      { key: 'big-list', count: 5, blocked: 5, allowed: 0 },
+      { key: 'ads-list', count: 3, blocked: 3, allowed: 0 },
     ]);
     expect(store.top({ ...w, kind: 'queried', limit: 10 }).map((e) => e.key)).toEqual(['ads.example.org', 't.example.net', 'ok.example.org']);
     store.close();
@@ -237,7 +234,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'paging');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub);
-    const rec = new Recorder({ capacity: 3000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(3000);
     fill(rec, 2500, 3);
     store.write(rec.cut());
     const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
@@ -273,7 +270,7 @@ describe('the store (SQLite file)', () => {
     const sub = join(dir, 'retention');
     execFileSync('mkdir', ['-p', sub]);
     const store = openStore(sub, { retentionMs: 2 * HOUR_MS });
-    const rec = new Recorder({ capacity: 1000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(1000);
     fill(rec, 300);
     store.write(shiftTime(rec.cut(), -5 * HOUR_MS));
     fill(rec, 200, 5);
@@ -293,7 +290,7 @@ describe('the store (SQLite file)', () => {
     execFileSync('mkdir', ['-p', sub]);
     const cap = 2 * 1024 * 1024;
     const store = openStore(sub, { maxBytes: cap });
-    const rec = new Recorder({ capacity: 20_000, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    const rec = recorder(20_000);
     for (let h = 30; h >= 0; h--) {
       for (let i = 0; i < 2000; i++) rec.record(query(`host-${h}-${i % 400}.example.org`, `192.168.1.${i % 50}`), answer('forwarded', 'upstream udp://192.0.2.53:53'), 1);
       store.write(shiftTime(rec.cut(), -h * HOUR_MS));
@@ -311,14 +308,197 @@ describe('the store (SQLite file)', () => {
     expect(statSync(join(sub, QUERYLOG_FILE)).size).toBeLessThanOrEqual(cap);
   });
 
+  it('under a small size cap keeps the newest hours and reclaims the strings of the dropped ones (many distinct names)', () => {
+    const sub = join(dir, 'size-distinct');
+    execFileSync('mkdir', ['-p', sub]);
+    const cap = 2 * 1024 * 1024;
+    const store = openStore(sub, { maxBytes: cap });
+    const rec = recorder(20_000);
+    for (let h = 5; h >= 0; h--) {
+      for (let i = 0; i < 10_000; i++) rec.record(query(`h${h}-n${i}.example.org`, `192.168.1.${i % 20}`), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53' }), 1);
+      store.write(shiftTime(rec.cut(), -h * HOUR_MS));
+    }
+    expect(store.size({}).bytes).toBeGreaterThan(cap);
+    const r = store.maintain();
+    expect(r.overCap).toBe(false);
+    expect(r.deletedStrings).toBeGreaterThan(10_000);
+    const now = Date.now();
+    const w = { since: now - 8 * HOUR_MS, until: now + 1000 };
+    // Some history goes, never all of it: the newest hour is whole, in the log and in the statistics.
+    const s = store.summary({ ...w, topVendors: 5 });
+    expect(s.total).toBeGreaterThanOrEqual(10_000);
+    expect(s.total).toBeLessThan(60_000);
+    expect(store.top({ ...w, kind: 'queried', limit: 1 })[0].key).toMatch(/^h\d-n\d+\.example\.org$/);
+    const newest = store.page({ since: now - HOUR_MS / 2, until: now + 1000, limit: 1000, cursor: null });
+    expect(newest.rows).toHaveLength(1000);
+    expect(newest.rows[0].name).toBe('h0-n9999.example.org');
+
+    // A name whose string went with its hour comes back when it is queried again, though the
+    // recorder sends its text only once.
+    rec.record(query('h5-n7.example.org'), answer('cached', 'cache'), 1);
+    store.write(rec.cut());
+    expect(store.page({ since: now - HOUR_MS, until: Date.now() + 1000, limit: 1, cursor: null, name: 'h5-n7.' }).rows.map((x) => x.name)).toEqual(['h5-n7.example.org']);
+    store.close();
+
+    expect(statSync(join(sub, QUERYLOG_FILE)).size).toBeLessThanOrEqual(cap);
+    const db = new Database(join(sub, QUERYLOG_FILE), { readonly: true });
+    const count = (sql: string) => db.prepare(sql).pluck().get() as number;
+    expect(count("SELECT count(*) FROM str WHERE s LIKE 'h5-%'")).toBe(1);
+    // Nothing kept refers to a string that went.
+    expect(count('SELECT count(*) FROM q WHERE name NOT IN (SELECT id FROM str) OR client NOT IN (SELECT id FROM str)')).toBe(0);
+    for (const t of ['h_name', 'd_name']) expect(count(`SELECT count(*) FROM ${t} WHERE name NOT IN (SELECT id FROM str)`), t).toBe(0);
+    expect(count('SELECT count(*) FROM h_cube WHERE client NOT IN (SELECT id FROM str)')).toBe(0);
+    db.close();
+  });
+
+  it('finds every row whose name contains the text, however many names match', () => {
+    const sub = join(dir, 'name-filter');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = recorder(20_000);
+    for (let i = 0; i < 10_000; i++) {
+      const name = i % 5 === 4 ? `other${i}.example.net` : `shop${i}.match.example`;
+      rec.record(query(name), answer('cached', 'cache'), 1);
+    }
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    const names: string[] = [];
+    let cursor: number | null = null;
+    for (let pages = 0; pages < 50; pages++) {
+      const p = store.page({ ...w, limit: 1000, cursor, name: 'match.example' });
+      names.push(...p.rows.map((r) => r.name));
+      if (p.next === null) break;
+      cursor = p.next;
+    }
+    expect(names).toHaveLength(8000);
+    expect(new Set(names).size).toBe(8000);
+    expect(names.every((n) => n.endsWith('.match.example'))).toBe(true);
+    store.close();
+  });
+
+  it('counts the answers allow rules let through, per rule and per list, apart from blocks', () => {
+    const sub = join(dir, 'allow-hits');
+    execFileSync('mkdir', ['-p', sub]);
+    const store = openStore(sub);
+    const rec = recorder(100, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['big-list'], reason: `||${name}^ (big-list)` }) });
+    const listAllow = { reason: '@@||ok.example.org^ (allow-list)', sources: ['allow-list'] };
+    const userAllow = { reason: '@@||t.example.net^ (user-allow)', sources: ['user-allow'] };
+    for (let i = 0; i < 3; i++) rec.record(query('cdn.ok.example.org'), answer('forwarded', 'upstream udp://192.0.2.53:53', { upstream: 'udp://192.0.2.53:53', allowedBy: listAllow }), 1);
+    for (let i = 0; i < 2; i++) rec.record(query('t.example.net'), answer('cached', 'cache', { allowedBy: userAllow }), 1);
+    rec.record(query('ads.example.com'), answer('blocked', '||ads.example.com^ (big-list)'), 1);
+    rec.record(query('plain.example.com'), answer('cached', 'cache'), 1);
+    store.write(rec.cut());
+    const w = { since: Date.now() - HOUR_MS, until: Date.now() + 1000 };
+    const hits = Object.fromEntries(store.listHits(w).map((h) => [h.list, h.total]));
+    expect(hits).toEqual({ 'allow-list': { blocked: 0, allowed: 3 }, 'user-allow': { blocked: 0, allowed: 2 }, 'big-list': { blocked: 1, allowed: 0 } });
+    expect(store.top({ ...w, kind: 'rules', limit: 10 })).toEqual([
+      { key: listAllow.reason, count: 3, blocked: 0, allowed: 3 },
+      { key: userAllow.reason, count: 2, blocked: 0, allowed: 2 },
+      { key: '||ads.example.com^ (big-list)', count: 1, blocked: 1, allowed: 0 },
+    ]);
+    expect(store.ruleHits({ ...w, rules: [userAllow.reason, '@@||never.example^ (user-allow)'] })).toEqual([
+      { rule: userAllow.reason, total: { blocked: 0, allowed: 2 }, window: { blocked: 0, allowed: 2 } },
+      { rule: '@@||never.example^ (user-allow)', total: { blocked: 0, allowed: 0 }, window: { blocked: 0, allowed: 0 } },
+    ]);
+    // The log row says which rule let it through; the upstream keeps its own column.
+    const row = store.page({ ...w, limit: 10, cursor: null, name: 'cdn.ok' }).rows[0];
+    expect(row).toMatchObject({ outcome: 'forwarded', reason: listAllow.reason, upstream: 'udp://192.0.2.53:53' });
+    store.close();
+  });
+
+  it('breaks every window down by client × vendor × outcome exactly as the raw rows do, across hours, days and retention', () => {
+    const sub = join(dir, 'tiers');
+    execFileSync('mkdir', ['-p', sub]);
+    const now = Date.now();
+    let store = openStore(sub, { retentionMs: 30 * 86_400_000 });
+    const rec = recorder(1000, { describeBlock: (name) => ({ action: 'block', vendor: null, sources: ['list-a'], reason: `||${name}^ (list-a)` }) });
+    // Ten days of hours, some empty, oldest first (keys only grow).
+    for (let h = 10 * 24; h >= 0; h--) {
+      if (h % 7 === 3) continue;
+      fill(rec, 20 + (h % 13), h + 1);
+      store.write(shiftTime(rec.cut(), -h * HOUR_MS));
+    }
+    const file = join(sub, QUERYLOG_FILE);
+    const hourNow = Math.floor(now / HOUR_MS);
+    /** The store's answers against SQL over the raw rows of the same whole hours. */
+    const check = (label: string, h0: number, h1: number) => {
+      const w = { since: h0 * HOUR_MS, until: h1 * HOUR_MS };
+      const raw = new Database(file, { readonly: true });
+      const range = [keyOf(w.since), keyOf(w.until)];
+      const cube = raw
+        .prepare('SELECT c.s AS client, coalesce(v.s, \'\') AS vendor, flags & 7 AS outcome, count(*) AS n FROM q JOIN str c ON c.id = q.client LEFT JOIN str v ON v.id = q.vendor WHERE q.id >= ? AND q.id < ? GROUP BY 1, 2, 3')
+        .all(...range) as { client: string; vendor: string; outcome: number; n: number }[];
+      const names = raw.prepare('SELECT n.s AS name, count(*) AS n FROM q JOIN str n ON n.id = q.name WHERE q.id >= ? AND q.id < ? GROUP BY 1').all(...range) as { name: string; n: number }[];
+      raw.close();
+      const outcomeName = (o: number) => Object.keys(OUTCOME_CODE)[o] as Outcome;
+      const expected = new Map<string, number>();
+      for (const r of cube) {
+        const k = `${r.client}|${outcomeName(r.outcome)}`;
+        expected.set(k, (expected.get(k) ?? 0) + r.n);
+        if (r.vendor) expected.set(`${r.client}|${r.vendor}|${outcomeName(r.outcome)}`, r.n);
+      }
+      const got = new Map<string, number>();
+      for (const d of store.devices(w)) {
+        for (const [o, n] of Object.entries(d.byOutcome)) got.set(`${d.client}|${o}`, n);
+        for (const v of d.vendors) for (const [o, n] of Object.entries(v.byOutcome)) got.set(`${d.client}|${v.vendor}|${o}`, n);
+      }
+      expect(Object.fromEntries(got), label).toEqual(Object.fromEntries(expected));
+      const top = store.top({ ...w, kind: 'queried', limit: 500 });
+      expect(Object.fromEntries(top.map((e) => [e.key, e.count])), label).toEqual(Object.fromEntries(names.map((r) => [r.name, r.n])));
+      expect(store.summary({ ...w, topVendors: 50 }).total, label).toBe(cube.reduce((a, r) => a + r.n, 0));
+    };
+    let seed = 99;
+    const rnd = (m: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % m;
+    };
+    const randomWindows: [string, number, number][] = Array.from({ length: 30 }, (_, i) => {
+      const a = hourNow - rnd(11 * 24);
+      const b = Math.min(hourNow + 1, a + 1 + rnd(6 * 24));
+      return [`random window ${i} [${a - hourNow}, ${b - hourNow}) h`, a, b];
+    });
+    const windows = (): [string, number, number][] => [
+      ['7 days to now', hourNow - 7 * 24, hourNow + 1],
+      ['24 hours to now', hourNow - 23, hourNow + 1],
+      ['everything', hourNow - 12 * 24, hourNow + 1],
+      ['a past day and a half', hourNow - 100, hourNow - 64],
+      ['one past hour', hourNow - 50, hourNow - 49],
+      ['days ending in the past', hourNow - 9 * 24 + 5, hourNow - 2 * 24 - 7],
+      ...randomWindows,
+    ];
+    // Whole days come from the daily tier, a cut day from its bucket minus the hours outside the
+    // window when that reads less: a 7-day window reads a few hours, not 168.
+    const hoursRead = (p: ReturnType<typeof planWindow>) => [...p.ranges, ...p.minus].reduce((a, [x, y]) => a + y - x, 0);
+    const tiers = { floor: hourNow - 10 * 24, folded: hourNow, newest: hourNow };
+    const week = planWindow(hourNow - 7 * 24, hourNow + 1, tiers);
+    expect(week.days.length).toBeGreaterThanOrEqual(6);
+    expect(hoursRead(week)).toBeLessThanOrEqual(13);
+    expect(hoursRead(planWindow(hourNow - 23, hourNow + 1, tiers))).toBeLessThanOrEqual(13);
+    // The windows below take every path: hourly only, whole days, and days minus hours.
+    const plans = windows().map(([, a, b]) => planWindow(a, b, tiers));
+    expect(plans.filter((p) => p.minus.length > 0).length).toBeGreaterThanOrEqual(5);
+    expect(plans.filter((p) => p.days.length > 0 && p.minus.length === 0).length).toBeGreaterThanOrEqual(3);
+    expect(plans.filter((p) => p.days.length === 0).length).toBeGreaterThanOrEqual(3);
+    for (const [label, h0, h1] of windows()) check(label, h0, h1);
+
+    // Retention that cuts a day in the middle: that day's bucket is rebuilt from the hours kept.
+    store.close();
+    let keep = 5 * 24 + 7;
+    if ((hourNow - keep) % 24 === 0) keep++;
+    store = openStore(sub, { retentionMs: keep * HOUR_MS });
+    expect(store.maintain(now).deletedHours).toBeGreaterThan(0);
+    for (const [label, h0, h1] of windows()) check(`${label}, after retention`, h0, h1);
+    store.close();
+  });
+
   it('moves an unreadable log aside and starts a new one', () => {
     const sub = join(dir, 'garbage');
     execFileSync('mkdir', ['-p', sub]);
     writeFileSync(join(sub, QUERYLOG_FILE), 'this is not a database, just bytes '.repeat(200));
     const store = openStore(sub);
-    expect(store.setAside).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
-    expect(existsSync(store.setAside!)).toBe(true);
-    const rec = new Recorder({ capacity: 10, anonymise: 'off', excludeClients: [], excludeNames: [] });
+    expect(store.setAside?.path).toMatch(/querylog\.sqlite\.unreadable-\d+$/);
+    expect(existsSync(store.setAside!.path)).toBe(true);
+    const rec = recorder(10);
     rec.record(query('a.example.org'), answer('cached', 'cache'), 1);
     store.write(rec.cut());
     expect(store.size({}).rows).toBe(1);
@@ -361,6 +541,47 @@ describe('the query log (timer, buffer, modes)', () => {
     expect(log.status().dropped).toBe(500);
     await log.close();
     expect(log.status().rowsWritten).toBe(1800);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('is sized from the flush interval: one interval at the design rate, early writes only beyond it', () => {
+    // The default 5 s holds one interval at the design rate with room to spare, and writes early only beyond it.
+    expect(queueRows(100_000, 5000)).toBe(375_000);
+    expect(queueRows(100_000, 5000) * 0.75).toBeGreaterThan(DESIGN_RATE * 5);
+    // A larger setting wins; the sized buffer stays bounded for long intervals.
+    expect(queueRows(2_000_000, 5000)).toBe(2_000_000);
+    expect(queueRows(1000, 300_000)).toBe(1_000_000);
+  });
+
+  it('counts queries per minute in memory over the last five minutes', () => {
+    const t0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const rate = new MinuteRate(t0 - 3_600_000);
+    for (let m = 0; m < 10; m++) for (let i = 0; i < 100 * (m + 1); i++) rate.tick(t0 + m * 60_000 + i);
+    // At 10:00 past the tenth minute's start, minutes 6–9 whole (700+800+900+1000), minute 5 (600) wholly inside.
+    expect(rate.perMinute(t0 + 10 * 60_000)).toBe((600 + 700 + 800 + 900 + 1000) / 5);
+    // Half a minute later: half of minute 5 has left the window.
+    expect(rate.perMinute(t0 + 10 * 60_000 + 30_000)).toBe((300 + 700 + 800 + 900 + 1000) / 5);
+    // Quiet for an hour: nothing left.
+    expect(rate.perMinute(t0 + 70 * 60_000)).toBe(0);
+    // Started two minutes ago: the rate is over two minutes, not five.
+    const fresh = new MinuteRate(t0);
+    for (let i = 0; i < 240; i++) fresh.tick(t0 + i * 500);
+    expect(fresh.perMinute(t0 + 120_000)).toBe(120);
+  });
+
+  it('with a size cap smaller than one hour keeps that hour and says so once', async () => {
+    const dataDir = tempDir();
+    const lines: string[] = [];
+    const log = await QueryLog.open(logOptions(dataDir, { maxBytes: 256 * 1024, log: createLogger('warn', {}, (l) => lines.push(l)) }));
+    for (let i = 0; i < 10_000; i++) log.record(query(`only-${i}.example.org`), answer('cached', 'cache'), 1);
+    await log.flush();
+    await log.maintain();
+    await log.maintain();
+    expect(log.status().overCap).toBe(true);
+    const now = Date.now();
+    expect((await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 1 })).total).toBe(10_000);
+    expect(lines.filter((l) => l.includes('still over querylog-max-size'))).toHaveLength(1);
+    await log.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -435,11 +656,33 @@ describe('from the built package (dist/)', () => {
     const w = { since: now - HOUR_MS, until: now + 1000 };
     expect(await log.read('summary', { ...w, topVendors: 3 })).toMatchObject({ total: 500, blocked: 250, clients: 3 });
     expect((await log.read('devices', w)).map((d) => d.total).sort()).toEqual([166, 167, 167]);
-    expect(await log.read('listHits', w)).toEqual([{ list: 'list-a', total: 250, window: 250 }]);
+    expect(await log.read('listHits', w)).toEqual([{ list: 'list-a', total: { blocked: 250, allowed: 0 }, window: { blocked: 250, allowed: 0 } }]);
     await log.close();
     const db = new Database(join(dataDir, QUERYLOG_FILE), { readonly: true });
     expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(500);
     db.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('the writer thread keeps up with the design rate: one batch per interval, nothing dropped', async () => {
+    expect(built).toBe(true);
+    const dataDir = tempDir();
+    const flushIntervalMs = 250;
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs, capacity: queueRows(1000, flushIntervalMs), backend: 'worker', workerFile: DIST_WORKER }));
+    const started = Date.now();
+    let sent = 0;
+    // DESIGN_RATE queries a second, recorded in slices every 20 ms as a busy event loop would.
+    while (Date.now() - started < 1500) {
+      const due = Math.floor(((Date.now() - started) / 1000) * DESIGN_RATE);
+      while (sent < due) log.record(query(`n${sent++ % 5000}.example.org`, `192.168.1.${sent % 30}`), answer('cached', 'cache'), 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const elapsed = Date.now() - started;
+    const st = log.status();
+    expect(st.dropped).toBe(0);
+    expect(st.flushes).toBeLessThanOrEqual(Math.ceil(elapsed / flushIntervalMs) + 1);
+    await log.close();
+    expect(log.status().rowsWritten).toBe(sent);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -508,7 +751,7 @@ describe('from the built package (dist/)', () => {
       const db = new Database(join(dataDir, QUERYLOG_FILE));
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       const rows = db.prepare('SELECT count(*) FROM q').pluck().get() as number;
-      const rolled = db.prepare('SELECT sum(n) FROM roll_outcome').pluck().get() as number;
+      const rolled = db.prepare('SELECT sum(n) FROM h_series').pluck().get() as number;
       db.close();
       const answered = answeredAt.length;
       const settled = answeredAt.filter((t) => t < killedAt - 4 * flushMs).length;
@@ -518,6 +761,116 @@ describe('from the built package (dist/)', () => {
       expect(rows).toBeLessThanOrEqual(answered);
       // Raw rows and roll-ups were committed together.
       expect(rolled).toBe(rows);
+    }, 60_000);
+  });
+
+  describe('a query log that cannot write', () => {
+    const TOKEN = 'querylog-token-0123456789';
+    let upstream: FakeUpstream;
+    /** Every server a test started, stopped after it even when it fails half-way. */
+    const started: ChildServer[] = [];
+    beforeAll(async () => {
+      upstream = await startFakeUpstream();
+    });
+    afterEach(async () => {
+      for (const c of started.splice(0)) await c.stop('SIGKILL');
+    });
+    afterAll(async () => {
+      await upstream.stop();
+    });
+
+    const health = async (c: ChildServer) => (await (await request(`http://127.0.0.1:${c.http.port}/api/health`)).body.json()) as { status: string; warnings: string[]; querylog: { failing: boolean; mode: string; rowsWritten: number; writeErrors: number } };
+    const until = async <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> => {
+      const end = Date.now() + ms;
+      for (;;) {
+        const v = await read();
+        if (ok(v)) return v;
+        if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v).slice(0, 400)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const linesWith = (c: ChildServer, text: string) =>
+      c.logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes(text));
+
+    it('full (RLIMIT_FSIZE on the server process): one error line, a warning in /api/health, DNS answers, and logging resumes with the right names', async () => {
+      expect(built).toBe(true);
+      const c = await startChildServer({ lists: { 'block.txt#domains': 'blocked.example.org\n' }, upstreamPort: upstream.port, flags: ['--querylog-flush-interval', '200ms', '--rate-limit', '0', '--api-token', TOKEN] });
+      started.push(c);
+      const ask = (name: string) => udpExchange('127.0.0.1', c.dns.port, makeQuery(name, 'A'));
+      await ask('before.example.org');
+      await until('the first row', () => health(c), (h) => h.querylog.rowsWritten >= 1);
+
+      // As if the disk were full: every write of the server past its first 4 KiB fails (EFBIG). The soft
+      // limit only, so it can be lifted again without CAP_SYS_RESOURCE.
+      execFileSync('prlimit', ['--pid', String(c.pid), '--fsize=4096:']);
+      const during = Array.from({ length: 30 }, (_, i) => `during-${i}.example.org`);
+      for (const name of during) expect(addressesOf(await ask(name))).toHaveLength(1);
+      expect(addressesOf(await ask('blocked.example.org'))).toEqual(['0.0.0.0']);
+      const failing = await until('a failing log', () => health(c), (h) => h.querylog.failing);
+      expect(failing.status).toBe('degraded');
+      expect(failing.warnings.join(' ')).toMatch(/query log cannot write: .*querylog\.sqlite/);
+      // Several batches fail; the log says so once.
+      for (let i = 0; i < 3; i++) {
+        await ask(`still-failing-${i}.example.org`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect((await health(c)).querylog.writeErrors).toBeGreaterThanOrEqual(2);
+      expect(linesWith(c, 'the query log cannot write')).toHaveLength(1);
+      expect(linesWith(c, 'the query log cannot write')[0]).toMatch(/"level":"error"/);
+
+      // Space again: the names first seen while failing are logged as themselves.
+      execFileSync('prlimit', ['--pid', String(c.pid), '--fsize=unlimited:']);
+      for (const name of during) await ask(name);
+      await until('a healthy log', () => health(c), (h) => !h.querylog.failing && h.status === 'ok');
+      expect(linesWith(c, 'the query log is writing again')).toHaveLength(1);
+      const page = (await (await request(`http://127.0.0.1:${c.http.port}/api/querylog?name=during-&limit=100`)).body.json()) as { rows: { name: string }[] };
+      expect(page.rows.map((r) => r.name).sort()).toEqual([...during].sort());
+    }, 60_000);
+
+    it('read-only data folder: the log says why once, /api/health warns, DNS answers', async (ctx) => {
+      expect(built).toBe(true);
+      const dataDir = tempDir();
+      await compileLists(dataDir, { 'block.txt#domains': 'blocked.example.org\n' });
+      // Root ignores permissions, not the immutable attribute (ext4); others get a plain chmod.
+      const root = process.getuid?.() === 0;
+      try {
+        if (root) execFileSync('chattr', ['+i', dataDir], { stdio: 'pipe' });
+        else chmodSync(dataDir, 0o555);
+      } catch {
+        rmSync(dataDir, { recursive: true, force: true });
+        ctx.skip();
+      }
+      const undo = () => (root ? execFileSync('chattr', ['-i', dataDir]) : chmodSync(dataDir, 0o755));
+      try {
+        let writable = true;
+        try {
+          writeFileSync(join(dataDir, 'probe'), 'x');
+        } catch {
+          writable = false;
+        }
+        if (writable) {
+          undo();
+          ctx.skip();
+        }
+        const c = await startChildServer({ lists: {}, dataDir, upstreamPort: upstream.port, flags: ['--api-token', TOKEN, '--rate-limit', '0'] });
+        started.push(c);
+        expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('blocked.example.org', 'A')))).toEqual(['0.0.0.0']);
+        expect(addressesOf(await udpExchange('127.0.0.1', c.dns.port, makeQuery('www.example.org', 'A')))).toHaveLength(1);
+        const h = await health(c);
+        expect(h.status).toBe('degraded');
+        expect(h.querylog.mode).toBe('failed');
+        expect(h.warnings.join(' ')).toMatch(/query log unavailable: .*querylog\.sqlite cannot be opened or created/);
+        const lines = linesWith(c, 'the query log cannot be opened');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/"level":"error"/);
+        await c.stop();
+      } finally {
+        undo();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     }, 60_000);
   });
 });

@@ -116,6 +116,8 @@
   // ---- summary, chart, pause ----------------------------------------------------------------
 
   let paused = false;
+  /** client address → ISO time its pause ends. */
+  let pausedClients = new Map();
 
   function renderSummary(s) {
     $('tile-total').textContent = num(s.total);
@@ -133,14 +135,17 @@
 
   function renderPause(p) {
     paused = Boolean(p.everyone);
+    pausedClients = new Map(p.clients.map((c) => [c.client, c.until]));
     const b = $('pause');
     b.textContent = paused ? 'Resume blocking' : 'Pause blocking';
     b.classList.toggle('resume', paused);
     const status = $('status');
     status.classList.toggle('paused', paused);
+    const devices = pausedClients.size > 0 ? ` · paused for ${pausedClients.size === 1 ? '1 device' : `${num(pausedClients.size)} devices`}` : '';
     if (paused) status.textContent = `Blocking paused until ${time(p.everyone)}`;
-    else if (lastLog && (lastLog.mode === 'failed' || lastLog.mode === 'off')) status.textContent = `Blocking · query log ${lastLog.mode}`;
-    else status.textContent = lastLog && lastLog.dropped > 0 ? `Blocking · ${num(lastLog.dropped)} log entries dropped` : 'Blocking';
+    else if (lastLog && (lastLog.mode === 'failed' || lastLog.mode === 'off')) status.textContent = `Blocking${devices} · query log ${lastLog.mode}`;
+    else if (lastLog && lastLog.failing) status.textContent = `Blocking${devices} · the query log cannot write`;
+    else status.textContent = lastLog && lastLog.dropped > 0 ? `Blocking${devices} · ${num(lastLog.dropped)} log entries dropped` : `Blocking${devices}`;
   }
 
   function renderChart(series) {
@@ -179,6 +184,32 @@
 
   // ---- devices × vendors ----------------------------------------------------------------
 
+  /** An address the API can pause (an anonymised client such as 192.168.1.0/24 or client-3fa… cannot be). */
+  const isAddress = (client) => /^[0-9a-f.:]+(%[\w.-]+)?$/i.test(client) && /[.:]/.test(client);
+  const outcomes = (byOutcome) =>
+    Object.entries(byOutcome || {})
+      .sort((a, b) => b[1] - a[1])
+      .map(([o, n]) => `${o} ${num(n)}`)
+      .join(', ');
+
+  function devicePause(d) {
+    if (!isAddress(d.client)) return el('td', null, '');
+    const until = pausedClients.get(d.client);
+    const label = d.name || d.client;
+    const button = el('button', { type: 'button', class: until ? 'device-pause resume' : 'device-pause', dataset: { client: d.client }, title: until ? `Block again for ${label}` : `Pause blocking for ${label} only` }, until ? 'Resume' : 'Pause');
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      const seconds = until ? 0 : Number($('pause-minutes').value) * 60;
+      const r = await change('/api/pause', { seconds, client: d.client });
+      button.disabled = false;
+      if (!r) return;
+      renderPause(r.paused);
+      say(until ? `Blocking resumed for ${label}` : `Blocking paused for ${label} until ${time(pausedClients.get(d.client))}`);
+      refreshStats();
+    });
+    return el('td', null, button, until ? el('span', { class: 'sub' }, `until ${time(until)}`) : null);
+  }
+
   function renderDevices(devices) {
     const totals = new Map();
     for (const d of devices) for (const v of d.vendors) totals.set(v.vendor, (totals.get(v.vendor) ?? 0) + v.blocked + v.allowed);
@@ -187,25 +218,26 @@
     const columns = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([id]) => id);
     const table = $('devices');
     table.tHead.replaceChildren(
-      el('tr', null, el('th', null, 'Device'), el('th', { class: 'num' }, 'Queries'), el('th', { class: 'num' }, 'Blocked'), ...columns.map((id) => el('th', { class: 'num', title: vendorNames.get(id) }, vendorNames.get(id) || id))),
+      el('tr', null, el('th', null, 'Device'), el('th', { class: 'num' }, 'Queries'), el('th', { class: 'num' }, 'Blocked'), ...columns.map((id) => el('th', { class: 'num', title: vendorNames.get(id) }, vendorNames.get(id) || id)), el('th', null, 'Blocking')),
     );
     const rows = devices.map((d) => {
       const byVendor = new Map(d.vendors.map((v) => [v.vendor, v]));
       const who = el('td', null, d.name || d.client, d.name ? el('span', { class: 'sub' }, d.client) : null, d.kind ? el('span', { class: 'sub', title: `from the vendors it talks to (${d.kindVendor})` }, `probably: ${d.kind}`) : null);
       return el(
         'tr',
-        null,
+        { dataset: { client: d.client } },
         who,
-        el('td', { class: 'num' }, num(d.total)),
+        el('td', { class: 'num', title: outcomes(d.byOutcome) }, num(d.total)),
         el('td', { class: 'num blocked-count' }, num(d.blocked)),
         ...columns.map((id) => {
           const v = byVendor.get(id);
           if (!v) return el('td', { class: 'num' }, '');
-          return el('td', { class: 'num', title: `${d.name || d.client} → ${v.name}: ${v.blocked} blocked, ${v.allowed} allowed` }, el('span', { class: 'blocked-count' }, num(v.blocked)), ' / ', num(v.allowed));
+          return el('td', { class: 'num', title: `${d.name || d.client} → ${v.name}: ${outcomes(v.byOutcome)}` }, el('span', { class: 'blocked-count' }, num(v.blocked)), ' / ', num(v.allowed));
         }),
+        devicePause(d),
       );
     });
-    table.tBodies[0].replaceChildren(...(rows.length ? rows : [el('tr', null, el('td', { class: 'empty', colspan: 3 }, 'No queries yet.'))]));
+    table.tBodies[0].replaceChildren(...(rows.length ? rows : [el('tr', null, el('td', { class: 'empty', colspan: 4 }, 'No queries yet.'))]));
   }
 
   // ---- top blocked ------------------------------------------------------------------------

@@ -4,8 +4,8 @@
 // the HTTP around them.
 import type { IncomingMessage } from 'node:http';
 import { typeName, rcodeName } from '../querylog/codes.js';
-import type { DeviceCounts, LogRow, TopKind, VendorCount } from '../querylog/types.js';
-import { USER_ALLOW_SOURCE, USER_DENY_SOURCE, type UserAction } from '../user-rules.js';
+import type { DeviceCounts, HitCounts, LogRow, TopKind, VendorCount } from '../querylog/types.js';
+import { canonicalAddress, entryReason, USER_ALLOW_SOURCE, USER_DENY_SOURCE, type UserAction } from '../user-rules.js';
 import type { HttpDeps } from './deps.js';
 import { bodyBool, bodyInt, bodyString, HttpError, oneOf, parseCursor, parseIntParam, parseOutcomes, parseText, parseWindow } from './params.js';
 
@@ -37,7 +37,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 export function apiRoutes(deps: HttpDeps): Record<string, Route> {
   const vendorView = (v: VendorCount) => {
     const info = deps.catalog.byId(v.vendor);
-    return { vendor: v.vendor, name: info?.name ?? v.vendor, kind: info?.kind ?? null, blocked: v.blocked, allowed: v.allowed };
+    return { vendor: v.vendor, name: info?.name ?? v.vendor, kind: info?.kind ?? null, blocked: v.blocked, allowed: v.allowed, byOutcome: v.byOutcome };
   };
   const deviceView = (d: DeviceCounts) => {
     const who = deps.devices.identify(d.client);
@@ -52,6 +52,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
       total: d.total,
       blocked: d.blocked,
       allowed: d.allowed,
+      byOutcome: d.byOutcome,
       lastSeen: iso(d.lastSeen),
       vendors: d.vendors.map(vendorView),
     };
@@ -90,6 +91,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
         const s = await deps.querylog.read('summary', { ...w, topVendors: top });
         return {
           ...s,
+          recentPerMinute: deps.querylog.recentPerMinute(),
           window: windowView(s.window),
           blockedShare: s.total > 0 ? Math.round((s.blocked / s.total) * 10_000) / 10_000 : 0,
           topVendors: s.topVendors.map(vendorView),
@@ -137,7 +139,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
           ...w,
           limit: parseIntParam(url, 'limit', 100, 1, 1000),
           cursor: parseCursor(url),
-          client: parseText(url, 'client', 100),
+          client: parseClient(url),
           name: parseText(url, 'name', 253)?.toLowerCase() ?? null,
           outcomes: parseOutcomes(url),
           vendor: parseText(url, 'vendor', 64),
@@ -172,10 +174,15 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
       method: 'GET',
       handle: async ({ url }) => {
         const w = parseWindow(url);
-        const hits = new Map<string, { total: number; window: number }>();
-        if (deps.querylog.active) for (const h of await deps.querylog.read('listHits', w)) hits.set(h.list, { total: h.total, window: h.window });
+        const hits = new Map<string, ReturnType<typeof hitsView>>();
+        if (deps.querylog.active) for (const h of await deps.querylog.read('listHits', w)) hits.set(h.list, hitsView(h.total, h.window));
+        const none = hitsView({ blocked: 0, allowed: 0 }, { blocked: 0, allowed: 0 });
         const info = deps.blocklist.current()?.info();
+        // Each entry of yours with its own hits: allows it let through, blocks it made.
         const entries = deps.userRules.list();
+        const reasons = entries.map(entryReason);
+        const ruleHits = deps.querylog.active && entries.length > 0 ? await deps.querylog.read('ruleHits', { ...w, rules: reasons }) : [];
+        const withHits = entries.map((e, i) => ({ ...e, hits: ruleHits[i] ? hitsView(ruleHits[i].total, ruleHits[i].window) : none }));
         return {
           window: windowView(w),
           sources: (info?.sources ?? []).map((s) => ({
@@ -191,12 +198,12 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
             invalid: s.invalid,
             fetchedAt: s.fetchedAt === null ? null : iso(s.fetchedAt),
             error: s.error,
-            hits: hits.get(s.name) ?? { total: 0, window: 0 },
+            hits: hits.get(s.name) ?? none,
           })),
           user: {
-            allow: entries.filter((e) => e.action === 'allow'),
-            deny: entries.filter((e) => e.action === 'deny'),
-            hits: { allow: hits.get(USER_ALLOW_SOURCE) ?? { total: 0, window: 0 }, deny: hits.get(USER_DENY_SOURCE) ?? { total: 0, window: 0 } },
+            allow: withHits.filter((e) => e.action === 'allow'),
+            deny: withHits.filter((e) => e.action === 'deny'),
+            hits: { allow: hits.get(USER_ALLOW_SOURCE) ?? none, deny: hits.get(USER_DENY_SOURCE) ?? none },
           },
           blocklist: info ? { rules: info.rules, patterns: info.patterns, builtAt: iso(info.builtAt) } : null,
           refresh: deps.refresher.status,
@@ -217,6 +224,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
         if (refresh.lastOk === false) warnings.push(`last list refresh failed: ${refresh.lastError}`);
         if (log.mode === 'failed') warnings.push(`query log unavailable: ${log.lastError}`);
         else if (log.failing) warnings.push(`query log cannot write: ${log.lastError}`);
+        if (log.overCap) warnings.push('query log: querylog-max-size is smaller than one hour of queries; only the newest hour is kept');
         return {
           status: warnings.length === 0 ? 'ok' : 'degraded',
           version: deps.version,
@@ -239,12 +247,11 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
       change: true,
       handle: ({ body }) => {
         const seconds = bodyInt(body!, 'seconds', { required: true, min: 0, max: MAX_PAUSE_SECONDS });
-        const client = bodyString(body!, 'client', { required: false, max: 64 });
-        try {
-          deps.pause.set(seconds, client);
-        } catch (err) {
-          throw new HttpError(400, (err as Error).message, 'client');
-        }
+        const raw = bodyString(body!, 'client', { required: false, max: 64 });
+        // As the listeners see the client: ::ffff:192.168.1.23 is 192.168.1.23, 0:0:0:0:0:0:0:1 is ::1.
+        const client = raw === null ? null : canonicalAddress(raw.trim());
+        if (raw !== null && client === null) throw new HttpError(400, `client ${JSON.stringify(raw)} is not an IP address (e.g. 192.168.1.23 or 2001:db8::23)`, 'client');
+        deps.pause.set(seconds, client);
         deps.log.info(seconds > 0 ? 'blocking paused' : 'blocking resumed', { seconds, client: client ?? 'everyone' });
         return { paused: pauseView(deps) };
       },
@@ -259,6 +266,17 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
       },
     },
   };
+}
+
+/** Hits of a list or rule: `total` and `window` count blocks and allows together, then each apart. */
+function hitsView(total: HitCounts, window: HitCounts) {
+  return { total: total.blocked + total.allowed, window: window.blocked + window.allowed, blocked: { total: total.blocked, window: window.blocked }, allowed: { total: total.allowed, window: window.allowed } };
+}
+
+/** The querylog's client filter: an address in its canonical form, else as given (an anonymised client). */
+function parseClient(url: URL): string | null {
+  const v = parseText(url, 'client', 100);
+  return v === null ? null : (canonicalAddress(v) ?? v);
 }
 
 function pauseView(deps: HttpDeps) {

@@ -6,7 +6,7 @@ import client from 'prom-client';
 import type { AnswerCache } from '../cache.js';
 import type { BlocklistHandle } from '../blocklist.js';
 import type { QueryLog } from '../querylog/querylog.js';
-import { LATENCY_BUCKETS_MS, type Stats } from '../stats.js';
+import { LATENCY_BUCKETS_MS, REFUSAL_CAUSES, type Stats } from '../stats.js';
 import type { UpstreamPool } from '../upstream/pool.js';
 import type { Pause } from '../user-rules.js';
 
@@ -40,7 +40,10 @@ function computed(registry: client.Registry, name: string, help: string, type: '
   registry.registerMetric(metric as unknown as client.Metric);
 }
 
-function histogram(registry: client.Registry, name: string, help: string, read: () => { buckets: readonly number[]; counts: ArrayLike<number>; sum: number }): void {
+type HistogramSeries = { labels: Labels; counts: ArrayLike<number>; sum: number };
+
+/** Histograms (one series per label set) from bucket counts we keep; buckets are upper bounds, the last count is +Inf. */
+function histogram(registry: client.Registry, name: string, help: string, buckets: readonly number[], read: () => HistogramSeries[]): void {
   const metric = {
     name,
     help,
@@ -48,17 +51,18 @@ function histogram(registry: client.Registry, name: string, help: string, read: 
     aggregator: 'sum' as const,
     collect: () => undefined,
     get: async () => {
-      const { buckets, counts, sum } = read();
       const values: { metricName: string; labels: Labels; value: number }[] = [];
-      let cumulative = 0;
-      for (let i = 0; i < buckets.length; i++) {
-        cumulative += counts[i];
-        values.push({ metricName: `${name}_bucket`, labels: { le: buckets[i] }, value: cumulative });
+      for (const { labels, counts, sum } of read()) {
+        let cumulative = 0;
+        for (let i = 0; i < buckets.length; i++) {
+          cumulative += counts[i];
+          values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: buckets[i] }, value: cumulative });
+        }
+        cumulative += counts[buckets.length];
+        values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
+        values.push({ metricName: `${name}_sum`, labels, value: sum });
+        values.push({ metricName: `${name}_count`, labels, value: cumulative });
       }
-      cumulative += counts[buckets.length];
-      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative });
-      values.push({ metricName: `${name}_sum`, labels: {}, value: sum });
-      values.push({ metricName: `${name}_count`, labels: {}, value: cumulative });
       return { name, help, type: 'histogram', aggregator: 'sum', values };
     },
     reset: () => undefined,
@@ -79,11 +83,11 @@ export function createMetrics(deps: MetricsDeps): client.Registry {
       return { labels: { protocol: key.slice(0, colon), reason: key.slice(colon + 2) }, value };
     }),
   );
-  histogram(registry, 'hushdns_answer_duration_seconds', 'Time from receiving a query to answering it', () => ({
-    buckets: LATENCY_BUCKETS_MS.map((ms) => ms / 1000),
-    counts: stats.latency,
-    sum: stats.latencySumMs / 1000,
-  }));
+  const seconds = LATENCY_BUCKETS_MS.map((ms) => ms / 1000);
+  histogram(registry, 'hushdns_answer_duration_seconds', 'Time from receiving a query to answering it', seconds, () => [{ labels: {}, counts: stats.latency, sum: stats.latencySumMs / 1000 }]);
+  computed(registry, 'hushdns_refused_total', 'Queries answered REFUSED, by cause: rate-limit (a client over --rate-limit), acl (outside allow-clients), other (zone transfers, other classes)', 'counter', () =>
+    REFUSAL_CAUSES.map((cause, i) => ({ labels: { cause }, value: stats.refusedByCause[i] })),
+  );
 
   computed(registry, 'hushdns_cache_hits_total', 'Answers served from the cache while fresh', 'counter', () => [{ labels: {}, value: cache.hits }]);
   computed(registry, 'hushdns_cache_misses_total', 'Cache lookups that found nothing usable', 'counter', () => [{ labels: {}, value: cache.misses }]);
@@ -102,6 +106,9 @@ export function createMetrics(deps: MetricsDeps): client.Registry {
     ]),
   );
   computed(registry, 'hushdns_upstream_latency_seconds_total', 'Sum of answer times of each upstream; divide by hushdns_upstream_answers_total for the mean', 'counter', perUpstream((h) => h.counters.latencyMsSum / 1000));
+  histogram(registry, 'hushdns_upstream_answer_duration_seconds', 'Time to answer queries forwarded to each upstream, by the upstream that answered: from arrival to answer, as the client waited (failover included)', seconds, () =>
+    [...stats.upstreamLatency].map(([upstream, h]) => ({ labels: { upstream }, counts: h.counts, sum: h.sumMs / 1000 })),
+  );
   computed(registry, 'hushdns_upstream_up', '1 when the upstream is considered healthy', 'gauge', perUpstream((h) => (h.up ? 1 : 0)));
 
   computed(registry, 'hushdns_blocklist_rules', 'Rules in the compiled blocklist in use', 'gauge', () => [{ labels: {}, value: blocklist.current()?.info().rules ?? 0 }]);
@@ -119,6 +126,10 @@ export function createMetrics(deps: MetricsDeps): client.Registry {
   computed(registry, 'hushdns_querylog_rows_written_total', 'Queries written to the query log', 'counter', () => [{ labels: {}, value: querylog.status().rowsWritten }]);
   computed(registry, 'hushdns_querylog_flushes_total', 'Batches written to the query log (one transaction each)', 'counter', () => [{ labels: {}, value: querylog.status().flushes }]);
   computed(registry, 'hushdns_querylog_write_errors_total', 'Batches the query log failed to write', 'counter', () => [{ labels: {}, value: querylog.status().writeErrors }]);
+  computed(registry, 'hushdns_querylog_failing', '1 while the query log cannot write (disk full, read-only) or could not open', 'gauge', () => {
+    const st = querylog.status();
+    return [{ labels: {}, value: st.failing || st.mode === 'failed' ? 1 : 0 }];
+  });
   computed(registry, 'hushdns_querylog_last_flush_seconds', 'Time the last query-log batch took to write', 'gauge', () => {
     const ms = querylog.status().lastFlushMs;
     return ms === null ? [] : [{ labels: {}, value: ms / 1000 }];

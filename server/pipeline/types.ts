@@ -29,6 +29,8 @@ export interface Answer {
   rcode: number;
   upstream?: string;
   vendor?: string | null;
+  /** Set by the block stage when an allow rule decided the name: the rule and lists that let it through. */
+  allowedBy?: { readonly reason: string; readonly sources: readonly string[] };
   /** Set by the forward stage so the cache can keep the answer without re-parsing it. */
   upstreamBody?: Buffer;
   upstreamInfo?: ResponseInfo;

@@ -9,8 +9,8 @@ import type { Batch, MaintainResult, ReadArgs, ReadMethod, ReadResult, WriteResu
 
 export interface WriterBackend {
   readonly kind: 'worker' | 'inline';
-  /** Set when an unreadable log was moved aside at open. */
-  readonly setAside: string | null;
+  /** Set when an existing log was moved aside at open: where to, and why. */
+  readonly setAside: SetAside | null;
   write(batch: Batch): Promise<WriteResult>;
   maintain(): Promise<MaintainResult>;
   read<M extends ReadMethod>(method: M, args: ReadArgs<M>): Promise<ReadResult<M>>;
@@ -22,8 +22,10 @@ export type StoreConfig = Omit<StoreOptions, 'catalog'>;
 type RequestBody = { op: 'write'; batch: Batch } | { op: 'maintain' } | { op: 'read'; method: ReadMethod; args: unknown } | { op: 'close' };
 export type WorkerRequest = RequestBody & { seq: number };
 
-export type WorkerReply = { seq: number; ok: true; result: unknown } | { seq: number; ok: false; error: string };
-export type WorkerHello = { hello: true; ok: true; setAside: string | null } | { hello: true; ok: false; error: string };
+/** `code`: the error's code (SQLITE_FULL, SQLITE_READONLY…) so the DNS thread can say what went wrong. */
+export type WorkerReply = { seq: number; ok: true; result: unknown } | { seq: number; ok: false; error: string; code?: string };
+export type SetAside = { path: string; reason: string };
+export type WorkerHello = { hello: true; ok: true; setAside: SetAside | null } | { hello: true; ok: false; error: string; code?: string };
 
 export function inlineBackend(config: StoreConfig, catalog: VendorCatalog): WriterBackend {
   const store = QueryLogStore.open({ ...config, catalog });
@@ -80,7 +82,7 @@ export function workerBackend(config: StoreConfig, workerFile: string): Promise<
         opened = true;
         if (!m.ok) {
           void worker.terminate();
-          return rejectOpen(new Error(m.error));
+          return rejectOpen(Object.assign(new Error(m.error), { code: m.code }));
         }
         return resolveOpen(backend(m.setAside));
       }
@@ -88,7 +90,7 @@ export function workerBackend(config: StoreConfig, workerFile: string): Promise<
       if (!p) return;
       pending.delete(m.seq);
       if (m.ok) p.resolve(m.result);
-      else p.reject(new Error(m.error));
+      else p.reject(Object.assign(new Error(m.error), { code: m.code }));
     });
     worker.on('error', (err) => {
       failAll(new Error(`query-log writer thread failed: ${err.message}`));
@@ -109,7 +111,7 @@ export function workerBackend(config: StoreConfig, workerFile: string): Promise<
     });
   }
 
-  function backend(setAside: string | null): WriterBackend {
+  function backend(setAside: SetAside | null): WriterBackend {
     let closing: Promise<void> | null = null;
     return {
       kind: 'worker',

@@ -1,6 +1,7 @@
 // The query log as the server uses it: record() on every answered query (cheap, never waits),
-// a timer that hands the buffered rows to the writer at most once per flush interval (earlier
-// only when the buffer is three quarters full), background pruning, and reads for the HTTP API.
+// a timer that hands the buffered rows to the writer once per flush interval (earlier only when
+// the buffer is three quarters full, i.e. beyond the rate it was sized for), background pruning,
+// and reads for the HTTP API. A log that cannot write says so once, and DNS goes on.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,10 +11,33 @@ import type { VendorCatalog } from '../../common/vendors.js';
 import type { BlockDecision } from '../blocklist.js';
 import type { Answer, Query } from '../pipeline/types.js';
 import { inlineBackend, workerBackend, type StoreConfig, type WriterBackend } from './backend.js';
-import { Recorder, type Anonymise } from './recorder.js';
+import { BYTES_PER_ROW, Recorder, type Anonymise } from './recorder.js';
 import type { ReadArgs, ReadMethod, ReadResult } from './types.js';
 
 export const QUERYLOG_FILE = 'querylog.sqlite';
+
+/**
+ * The query rate the buffer is sized for: one core of hushdns answers 45–48k q/s under dnsperf
+ * (bench/querylog.ts). At this rate every flush interval is one batch, without drops.
+ */
+export const DESIGN_RATE = 50_000;
+/** Room for a slow write or a burst on top of one interval at the design rate. */
+const HEADROOM = 1.5;
+/** The sized buffer never exceeds this (35 MiB); longer intervals then write early above 0.75 × this / interval q/s. */
+export const MAX_SIZED_ROWS = 1_000_000;
+/** Early write when the buffer is this full: only beyond the design rate. */
+const EARLY_SHARE = 0.75;
+
+/**
+ * Rows the buffer may hold: one flush interval at DESIGN_RATE with HEADROOM (5 s: 375 000 rows,
+ * 13.2 MiB at most, grown only as traffic needs), or more when `querylog-queue` asks for more.
+ */
+export function queueRows(configured: number, flushIntervalMs: number): number {
+  const sized = Math.min(MAX_SIZED_ROWS, Math.ceil(((DESIGN_RATE * flushIntervalMs) / 1000) * HEADROOM));
+  return Math.max(configured, sized);
+}
+
+export { BYTES_PER_ROW };
 
 export type QueryLogMode = 'disk' | 'memory' | 'off';
 
@@ -53,6 +77,8 @@ export interface QueryLogStatus {
   /** The last batch could not be written (disk full, file damaged…): the log is losing queries. */
   failing: boolean;
   lastError: string | null;
+  /** The size cap is smaller than one hour of the log: only the newest hour is kept, and it is over the cap. */
+  overCap: boolean;
   lastFlushAt: number | null;
   lastFlushMs: number | null;
   maxFlushMs: number;
@@ -63,8 +89,6 @@ export class QueryLogOffError extends Error {
   readonly code = 'querylog-off';
 }
 
-const WARN_EVERY_MS = 60_000;
-
 export class QueryLog {
   private readonly recorder: Recorder | null;
   private readonly earlyAt: number;
@@ -72,8 +96,10 @@ export class QueryLog {
   private maintainTimer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private earlyScheduled = false;
+  private closing = false;
   private closed = false;
-  private lastWarnAt = 0;
+  /** When the last batch was handed to the writer: the next one goes one interval later. */
+  private lastWriteAt = Date.now();
   private readonly st: QueryLogStatus;
 
   private constructor(
@@ -85,7 +111,7 @@ export class QueryLog {
     this.recorder = active
       ? new Recorder({ capacity: opts.capacity, anonymise: opts.anonymise, excludeClients: opts.excludeClients, excludeNames: opts.excludeNames, describeBlock: opts.describeBlock })
       : null;
-    this.earlyAt = Math.max(1, Math.floor(opts.capacity * 0.75));
+    this.earlyAt = Math.max(1, Math.floor(opts.capacity * EARLY_SHARE));
     this.st = {
       mode: failure ? 'failed' : opts.mode,
       backend: backend?.kind ?? null,
@@ -99,14 +125,14 @@ export class QueryLog {
       writeErrors: 0,
       failing: false,
       lastError: failure,
+      overCap: false,
       lastFlushAt: null,
       lastFlushMs: null,
       maxFlushMs: 0,
       flushIntervalMs: opts.flushIntervalMs,
     };
     if (active) {
-      this.flushTimer = setInterval(() => this.tick(), opts.flushIntervalMs);
-      this.flushTimer.unref();
+      this.schedule();
       const every = opts.maintainIntervalMs ?? 600_000;
       const first = setTimeout(() => {
         void this.maintain();
@@ -128,11 +154,12 @@ export class QueryLog {
     const useWorker = want === 'worker' || (want === 'auto' && here.endsWith('.js') && existsSync(workerFile));
     try {
       const backend = useWorker ? await workerBackend(config, workerFile) : inlineBackend(config, opts.catalog);
-      if (backend.setAside) opts.log.warn('the query log could not be read; it was moved aside and a new one started', { path: config.path, movedTo: backend.setAside });
+      if (backend.setAside) opts.log.warn(`the query log was moved aside and a new one started: ${backend.setAside.reason}`, { path: config.path, movedTo: backend.setAside.path });
       return new QueryLog(opts, backend, null);
     } catch (err) {
-      opts.log.error('the query log could not be opened; answering DNS without it', { path: config.path, err });
-      return new QueryLog(opts, null, `cannot open ${config.path}: ${(err as Error).message}`);
+      const why = storageProblem(err, config.path);
+      opts.log.error(`the query log cannot be opened: ${why}; answering DNS without it`, { path: config.path });
+      return new QueryLog(opts, null, why);
     }
   }
 
@@ -170,10 +197,17 @@ export class QueryLog {
     if (!this.backend || this.closed) return;
     try {
       const r = await this.backend.maintain();
-      if (r.deletedRows > 0) this.opts.log.debug('query log pruned', { rows: r.deletedRows, bytes: r.bytes, ms: Math.round(r.ms) });
+      if (r.deletedRows > 0 || r.deletedHours > 0) this.opts.log.debug('query log pruned', { rows: r.deletedRows, hours: r.deletedHours, strings: r.deletedStrings, bytes: r.bytes, ms: Math.round(r.ms) });
+      if (r.overCap && !this.st.overCap) this.opts.log.warn(`the query log keeps only its newest hour and is still over querylog-max-size (${r.bytes} bytes): raise the cap`, { maxBytes: this.opts.maxBytes });
+      this.st.overCap = r.overCap;
     } catch (err) {
-      this.noteError(err, 'pruning the query log failed');
+      this.writeFailed(err, 'pruning');
     }
+  }
+
+  /** Queries per minute over the last five minutes (from counters on this thread, not the file). */
+  recentPerMinute(now = Date.now()): number {
+    return this.recorder?.rate.perMinute(now) ?? 0;
   }
 
   status(): QueryLogStatus {
@@ -182,12 +216,29 @@ export class QueryLog {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.maintainTimer) clearInterval(this.maintainTimer);
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.maintainTimer) clearTimeout(this.maintainTimer);
     await this.flush();
     this.closed = true;
     await this.backend?.close();
+  }
+
+  /** The next write one interval after the last one (a timer chain, not an interval: a slow write never causes two in a row). */
+  private schedule(): void {
+    if (this.closing) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    const wait = Math.max(0, this.lastWriteAt + this.opts.flushIntervalMs - Date.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      if (this.inFlight) return; // its end schedules the next
+      if (!this.recorder || this.recorder.length === 0) {
+        this.lastWriteAt = Date.now();
+        this.schedule();
+      } else void this.startWrite();
+    }, wait);
+    this.flushTimer.unref();
   }
 
   private tick(): void {
@@ -196,40 +247,57 @@ export class QueryLog {
   }
 
   private startWrite(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     const batch = this.recorder!.cut();
-    const started = Date.now();
+    const started = (this.lastWriteAt = Date.now());
     const p = this.backend!.write(batch).then(
       (r) => {
         this.st.flushes++;
-        this.st.failing = false;
         this.st.rowsWritten += r.rows;
         this.st.lastFlushAt = started;
         this.st.lastFlushMs = r.ms;
         if (r.ms > this.st.maxFlushMs) this.st.maxFlushMs = r.ms;
+        if (this.st.failing) {
+          this.st.failing = false;
+          this.opts.log.info('the query log is writing again', { path: this.st.path });
+        }
       },
       (err: unknown) => {
         this.st.writeErrors++;
-        this.st.failing = true;
-        this.noteError(err, `writing ${batch.n} queries to the log failed; they are lost`);
+        this.writeFailed(err, `writing ${batch.n} queries`);
       },
     );
     const done = p.finally(() => {
       this.inFlight = null;
-      // Rows piled up while this batch was written: do not wait for the timer if the buffer is filling.
+      // Rows piled up beyond the rate the buffer was sized for: do not wait for the timer.
       if (this.recorder && this.recorder.length >= this.earlyAt) this.tick();
+      else this.schedule();
     });
     this.inFlight = done;
     return done;
   }
 
-  private noteError(err: unknown, msg: string): void {
-    this.st.lastError = (err as Error).message ?? String(err);
-    const now = Date.now();
-    if (now - this.lastWarnAt >= WARN_EVERY_MS) {
-      this.lastWarnAt = now;
-      this.opts.log.warn(msg, { err });
-    }
+  /** One clear line when the log starts failing (not one per batch); /api/health carries it while it lasts. */
+  private writeFailed(err: unknown, what: string): void {
+    const why = storageProblem(err, this.st.path ?? 'the in-memory log');
+    this.st.lastError = why;
+    if (this.st.failing) return;
+    this.st.failing = true;
+    this.opts.log.error(`the query log cannot write: ${why}; DNS goes on, queries are not logged until this is fixed`, { path: this.st.path, while: what });
   }
+}
+
+/** What a storage error means for a person: disk full, read-only, or the error as SQLite says it. */
+export function storageProblem(err: unknown, path: string): string {
+  const e = err as { code?: string; message?: string };
+  const code = e.code ?? '';
+  const message = e.message ?? String(err);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EFBIG' || /disk is full|ENOSPC|EFBIG/.test(message)) return `no space left for ${path} (${code || message})`;
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || /readonly|read-only/.test(message)) return `${path} is read-only (${code || message})`;
+  if (code.startsWith('SQLITE_CANTOPEN') || /unable to open/.test(message)) return `${path} cannot be opened or created: check that its folder exists and is writable (${code || message})`;
+  if (code.startsWith('SQLITE_IOERR')) return `the file system refused to write ${path}: disk full, a file size limit or a failing disk (${code}: ${message})`;
+  return `${path}: ${message}`;
 }
 
 /** The query-log settings of a loaded config. */
@@ -240,7 +308,7 @@ export function queryLogOptions(config: Config, dataDir: string, catalog: Vendor
     retentionMs: config['querylog-retention'],
     maxBytes: config['querylog-max-size'],
     flushIntervalMs: config['querylog-flush-interval'],
-    capacity: config['querylog-queue'],
+    capacity: queueRows(config['querylog-queue'], config['querylog-flush-interval']),
     anonymise: config['querylog-anonymise'] as Anonymise,
     excludeClients: config['querylog-exclude-clients'] as string[],
     excludeNames: config['querylog-exclude-names'] as string[],

@@ -1,13 +1,15 @@
-// The DNS thread's side of the query log: a bounded, preallocated column buffer. record() writes a
-// few numbers into typed arrays and looks strings up in one Map (names, clients, reasons repeat);
-// no objects, no JSON, no Date per query. When the buffer is full the query is dropped from the
-// log and counted: DNS never waits for the log. cut() hands the rows over as a Batch.
+// The DNS thread's side of the query log: a bounded column buffer. record() writes a few numbers
+// into typed arrays and looks strings up in one Map (names, clients, reasons repeat); no objects,
+// no JSON per query. The buffer grows by doubling up to its capacity (a quiet home never holds
+// the full-rate buffer), 37 bytes per row. When it is full the query is dropped from the log and
+// counted: DNS never waits for the log. cut() hands the rows over as a Batch.
 import { createHmac, randomBytes } from 'node:crypto';
 import { parseIp } from '../../common/config.js';
 import { ClientAcl } from '../acl.js';
 import type { BlockDecision } from '../blocklist.js';
 import type { Answer, Query } from '../pipeline/types.js';
 import { BLOCKED, OUTCOME_CODE } from './codes.js';
+import { MinuteRate } from './rate.js';
 import type { Batch, BlockReason } from './types.js';
 
 export type Anonymise = 'off' | 'truncate' | 'hash';
@@ -26,6 +28,10 @@ export interface RecorderOptions {
 }
 
 const DEFAULT_MAX_STRINGS = 200_000;
+/** Rows the buffer starts with; it doubles up to the capacity as traffic needs. */
+const INITIAL_ROWS = 4096;
+/** Bytes a buffered row takes: time 8, client/name/reason/vendor/upstream/us 4 each, qtype 2, flags 1, rcode 2. */
+export const BYTES_PER_ROW = 8 + 6 * 4 + 2 + 1 + 2;
 
 export class Recorder {
   readonly capacity: number;
@@ -33,6 +39,10 @@ export class Recorder {
   length = 0;
   dropped = 0;
   excluded = 0;
+  /** Queries per minute (logged or dropped, not excluded). */
+  readonly rate = new MinuteRate();
+  /** Rows the arrays hold now. */
+  private size: number;
   private time: Float64Array;
   private client: Int32Array;
   private name: Int32Array;
@@ -59,7 +69,7 @@ export class Recorder {
 
   constructor(opts: RecorderOptions) {
     this.capacity = opts.capacity;
-    const c = opts.capacity;
+    const c = (this.size = Math.min(opts.capacity, INITIAL_ROWS));
     this.time = new Float64Array(c);
     this.client = new Int32Array(c);
     this.name = new Int32Array(c);
@@ -80,26 +90,34 @@ export class Recorder {
 
   /** Hot path. Returns false when the query was dropped because the buffer is full. */
   record(query: Query, answer: Answer, ms: number): boolean {
-    const i = this.length;
-    if (i >= this.capacity) {
-      this.dropped++;
-      return false;
-    }
     const name = query.q.name;
     if ((this.excludeAcl !== null && this.excludeAcl.allows(query.client.address)) || ((this.excludeExact.size > 0 || this.excludeTree.size > 0) && this.isExcludedName(name))) {
       this.excluded++;
       return true;
     }
+    const now = Date.now();
+    this.rate.tick(now);
+    const i = this.length;
+    if (i >= this.size && !this.grow()) {
+      this.dropped++;
+      return false;
+    }
     const outcome = OUTCOME_CODE[answer.outcome] ?? OUTCOME_CODE.servfail;
-    this.time[i] = Date.now();
+    this.time[i] = now;
     this.client[i] = this.clientId(query.client.address);
     this.name[i] = this.intern(name);
-    const reason = answer.reason;
+    // An answer an allow rule let through is logged with that rule as its reason (the upstream
+    // has its own column), so allow rules and allow lists get their hits.
+    const allow = answer.allowedBy;
+    const reason = allow ? allow.reason : answer.reason;
     if (reason) {
       const before = this.base + this.texts.length;
       const id = this.intern(reason);
       this.reason[i] = id;
-      if (outcome === BLOCKED && id >= before) this.noteBlockReason(id, reason, name);
+      if (id >= before) {
+        if (allow) this.reasons.push({ reason: id, rule: allow.reason, lists: allow.sources.slice(), action: 'allow' });
+        else if (outcome === BLOCKED) this.noteBlockReason(id, reason, name);
+      }
     } else this.reason[i] = -1;
     this.vendor[i] = answer.vendor ? this.intern(answer.vendor) : -1;
     this.upstream[i] = answer.upstream ? this.intern(answer.upstream) : -1;
@@ -145,6 +163,29 @@ export class Recorder {
     return batch;
   }
 
+  /** Doubles the arrays (up to the capacity); false when they are at the capacity already. */
+  private grow(): boolean {
+    if (this.size >= this.capacity) return false;
+    const n = Math.min(this.capacity, this.size * 2);
+    const more = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.time = more(this.time, (k) => new Float64Array(k));
+    this.client = more(this.client, (k) => new Int32Array(k));
+    this.name = more(this.name, (k) => new Int32Array(k));
+    this.reason = more(this.reason, (k) => new Int32Array(k));
+    this.vendor = more(this.vendor, (k) => new Int32Array(k));
+    this.upstream = more(this.upstream, (k) => new Int32Array(k));
+    this.qtype = more(this.qtype, (k) => new Uint16Array(k));
+    this.flags = more(this.flags, (k) => new Uint8Array(k));
+    this.rcode = more(this.rcode, (k) => new Uint16Array(k));
+    this.us = more(this.us, (k) => new Uint32Array(k));
+    this.size = n;
+    return true;
+  }
+
   private intern(text: string): number {
     const known = this.ids.get(text);
     if (known !== undefined) return known;
@@ -181,7 +222,7 @@ export class Recorder {
     } catch {
       d = null;
     }
-    if (d && d.action === 'block' && d.reason === expected) this.reasons.push({ reason: id, rule: d.reason, lists: d.sources.slice() });
+    if (d && d.action === 'block' && d.reason === expected) this.reasons.push({ reason: id, rule: d.reason, lists: d.sources.slice(), action: 'block' });
   }
 
   private isExcludedName(name: string): boolean {

@@ -1,32 +1,38 @@
 // The query log's SQLite file (or an in-memory database with --querylog memory): raw rows for the
-// log view, and hourly roll-ups kept at write time so every statistic reads a few thousand roll-up
-// rows instead of millions of queries. The only module that writes it with SQL; it runs in the
-// writer thread (worker.ts) or, from TypeScript sources in tests, inline (backend.ts).
+// log view, and roll-ups kept at write time so every statistic reads a few thousand roll-up rows
+// instead of millions of queries. The only module that writes it with SQL; it runs in the writer
+// thread (worker.ts) or, from TypeScript sources in tests, inline (backend.ts).
 //
 // Layout, chosen for small and few writes on an SD card:
 // - q: one row per query; the row key is the time (ms × 64 + a sequence number), so time ranges
 //   are key ranges and the newest-first page needs no time index. Strings (names, clients,
-//   reasons, vendors, upstreams) live once in `str`; a row holds their ids. No secondary index:
-//   each insert appends to one b-tree, and a filtered page scans a bounded key range instead.
-// - hourly roll-ups, projections of hour × client × vendor × outcome each shaped for one question:
-//   roll_outcome (totals, the chart), roll_client (devices, clients), roll_vendor (top vendors),
-//   roll_device (the device × vendor matrix); name_roll (top queried names); block_roll (top
-//   blocked names with their block reason); rule_roll and list_roll (which rule and which list
-//   earn their keep).
-//   Computed by SQLite from each batch's rows inside the batch's transaction.
+//   reasons, vendors, upstreams) live once in `str` (strings.ts); a row holds their ids. No
+//   secondary index: each insert appends to one b-tree, and a filtered page scans a bounded key
+//   range instead.
+// - roll-ups (rollups.ts): hour × client × vendor × outcome, the hourly outcome series, names,
+//   blocked names, rules and lists; hourly, and daily for long windows. Computed by SQLite from
+//   each batch's rows inside the batch's transaction.
+// - Space: retention and the size cap drop the oldest hour first (raw rows before roll-ups), and
+//   the strings only those hours used go with them, so the file shrinks to what is kept.
 import { existsSync, renameSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { VendorCatalog } from '../../common/vendors.js';
 import { OUTCOME_CODE, OUTCOMES, PROTOCOLS } from './codes.js';
+import { BatchRollup } from './batch-rollup.js';
+import { batchSql, dayTable, deleteDaySql, deleteDaysSql, deleteHoursSql, FAMILIES, FAMILY_LIST, foldSql, HOURS_PER_DAY, planWindow, schemaSql, tierSource, upsertSql, type Family, type TierState } from './rollups.js';
+import { StringTable } from './strings.js';
 import type {
   Batch,
+  ByOutcome,
   DeviceCounts,
+  HitCounts,
   ListHits,
   LogRow,
   MaintainResult,
   Page,
   PageArgs,
   ReadApi,
+  RuleHits,
   StoreSize,
   Summary,
   TopArgs,
@@ -36,19 +42,21 @@ import type {
   WriteResult,
 } from './types.js';
 
-export const STORE_VERSION = 1;
+/** 2: roll-ups by hour × client × vendor × outcome with a daily tier, str.last, allow hits. */
+export const STORE_VERSION = 2;
 /** Row keys per millisecond: key = ms × KEY_SCALE + sequence. */
 export const KEY_SCALE = 64;
 export const HOUR_MS = 3_600_000;
 /** Rows a page may look at before it answers with what it found and a cursor to go on. */
 export const PAGE_SCAN_ROWS = 200_000;
 const DELETE_CHUNK = 50_000;
-const RECENT_MS = 5 * 60_000;
-const COMPACT_EVERY_MS = 24 * HOUR_MS;
+/** The size cap aims this far below the cap, so the next writes do not start over at once. */
+const SIZE_TARGET = 0.9;
 
 export const keyOf = (ms: number): number => Math.floor(ms) * KEY_SCALE;
 export const timeOfKey = (key: number): number => Math.floor(key / KEY_SCALE);
 export const hourOf = (ms: number): number => Math.floor(ms / HOUR_MS);
+const HOUR_KEYS = KEY_SCALE * HOUR_MS;
 
 export interface StoreOptions {
   /** File path, or ':memory:'. */
@@ -60,7 +68,7 @@ export interface StoreOptions {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS str (id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS str (id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS q (
   id INTEGER PRIMARY KEY,
   client INTEGER NOT NULL,
@@ -73,119 +81,79 @@ CREATE TABLE IF NOT EXISTS q (
   upstream INTEGER,
   us INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS roll_outcome (hour INTEGER NOT NULL, outcome INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, outcome)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS roll_client (
-  hour INTEGER NOT NULL, client INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL, last INTEGER NOT NULL,
-  PRIMARY KEY (hour, client)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS roll_vendor (
-  hour INTEGER NOT NULL, vendor INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL,
-  PRIMARY KEY (hour, vendor)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS roll_device (
-  hour INTEGER NOT NULL, client INTEGER NOT NULL, vendor INTEGER NOT NULL, blocked INTEGER NOT NULL, answered INTEGER NOT NULL,
-  PRIMARY KEY (hour, client, vendor)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS name_roll (hour INTEGER NOT NULL, name INTEGER NOT NULL, n INTEGER NOT NULL, blocked INTEGER NOT NULL, PRIMARY KEY (hour, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS block_roll (hour INTEGER NOT NULL, name INTEGER NOT NULL, n INTEGER NOT NULL, reason INTEGER NOT NULL, PRIMARY KEY (hour, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rule_roll (hour INTEGER NOT NULL, rule INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, rule)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS list_roll (hour INTEGER NOT NULL, list INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (hour, list)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reason_meta (reason INTEGER PRIMARY KEY, rule INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reason_meta (reason INTEGER PRIMARY KEY, rule INTEGER NOT NULL, action INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS reason_list (reason INTEGER NOT NULL, list INTEGER NOT NULL, PRIMARY KEY (reason, list)) WITHOUT ROWID;
+${FAMILY_LIST.map(schemaSql).join('\n')}
 `;
 
-const ROLL_TABLES = ['roll_outcome', 'roll_client', 'roll_vendor', 'roll_device', 'name_roll', 'block_roll', 'rule_roll', 'list_roll'] as const;
+const BLOCKED = OUTCOME_CODE.blocked;
+/** Answered and not blocked: what the API calls allowed. */
+const isAllowed = (outcome: number) => outcome !== BLOCKED && outcome !== OUTCOME_CODE.refused && outcome !== OUTCOME_CODE.servfail;
 
-// SQL fragments over q rows and roll-up rows. The hour of a row is its key / HOUR_KEYS.
-const HOUR_KEYS = KEY_SCALE * HOUR_MS;
-const OUT = 'flags & 7';
-const IS_BLOCKED = `${OUT} = ${OUTCOME_CODE.blocked}`;
-const IS_ANSWERED = `${OUT} NOT IN (${OUTCOME_CODE.refused}, ${OUTCOME_CODE.servfail})`;
-const IN_BATCH = 'id BETWEEN ? AND ?';
-
-/**
- * Roll-ups of one batch, computed by SQLite from the rows just inserted (the pages are still in
- * its cache) and added to the hourly tables. Each table is a projection of hour × client × vendor
- * × outcome (plus names, rules and lists) shaped for one question, so a read touches a few
- * thousand small rows.
- */
-const ROLLUP_SQL = [
-  `INSERT INTO roll_outcome (hour, outcome, n) SELECT id / ${HOUR_KEYS}, ${OUT}, count(*) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
-   ON CONFLICT (hour, outcome) DO UPDATE SET n = n + excluded.n`,
-  `INSERT INTO roll_client (hour, client, n, blocked, answered, last)
-   SELECT id / ${HOUR_KEYS}, client, count(*), sum(${IS_BLOCKED}), sum(${IS_ANSWERED}), max(id) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
-   ON CONFLICT (hour, client) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked, answered = answered + excluded.answered, last = max(last, excluded.last)`,
-  `INSERT INTO roll_vendor (hour, vendor, n, blocked, answered)
-   SELECT id / ${HOUR_KEYS}, vendor, count(*), sum(${IS_BLOCKED}), sum(${IS_ANSWERED}) FROM q WHERE ${IN_BATCH} AND vendor IS NOT NULL GROUP BY 1, 2
-   ON CONFLICT (hour, vendor) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked, answered = answered + excluded.answered`,
-  `INSERT INTO roll_device (hour, client, vendor, blocked, answered)
-   SELECT id / ${HOUR_KEYS}, client, vendor, sum(${IS_BLOCKED}), sum(${IS_ANSWERED}) FROM q WHERE ${IN_BATCH} AND vendor IS NOT NULL GROUP BY 1, 2, 3
-   ON CONFLICT (hour, client, vendor) DO UPDATE SET blocked = blocked + excluded.blocked, answered = answered + excluded.answered`,
-  `INSERT INTO name_roll (hour, name, n, blocked)
-   SELECT id / ${HOUR_KEYS}, name, count(*), sum(${IS_BLOCKED}) FROM q WHERE ${IN_BATCH} GROUP BY 1, 2
-   ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked`,
-  `INSERT INTO block_roll (hour, name, n, reason)
-   SELECT id / ${HOUR_KEYS}, name, count(*), max(reason) FROM q WHERE ${IN_BATCH} AND ${IS_BLOCKED} AND reason IS NOT NULL GROUP BY 1, 2
-   ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n, reason = excluded.reason`,
-  `INSERT INTO rule_roll (hour, rule, n)
-   SELECT q.id / ${HOUR_KEYS}, m.rule, count(*) FROM q JOIN reason_meta m ON m.reason = q.reason WHERE q.${IN_BATCH} AND q.${IS_BLOCKED} GROUP BY 1, 2
-   ON CONFLICT (hour, rule) DO UPDATE SET n = n + excluded.n`,
-  `INSERT INTO list_roll (hour, list, n)
-   SELECT q.id / ${HOUR_KEYS}, l.list, count(*) FROM q JOIN reason_list l ON l.reason = q.reason WHERE q.${IN_BATCH} AND q.${IS_BLOCKED} GROUP BY 1, 2
-   ON CONFLICT (hour, list) DO UPDATE SET n = n + excluded.n`,
-];
+/** A file of an older layout: moved aside (kept, never rewritten) and a new log started. */
+class OlderLayoutError extends Error {}
 
 type Stmt = Database.Statement;
+type StmtName = 'insert' | 'deleteBefore' | 'keyAtOffset' | 'oldest' | 'newest' | 'setMeta' | 'series' | 'nextHour' | 'pageBound';
 
 export class QueryLogStore implements ReadApi {
   readonly path: string;
-  /** Set when an unreadable file was moved aside at open: where it went. */
-  readonly setAside: string | null;
+  /** Set when an existing file was moved aside at open: where it went, and why. */
+  readonly setAside: { path: string; reason: string } | null;
   private readonly db: Database.Database;
-  private readonly catalog: VendorCatalog;
+  private readonly strings: StringTable;
   private readonly retentionMs: number;
   private readonly maxBytes: number;
-  // Session id (from the recorder) → str id, its text, and the vendor str id of that name (-1: not looked up yet, 0: none).
-  private sessionDb: number[] = [];
-  private sessionText: string[] = [];
-  private sessionVendor: number[] = [];
-  private readonly knownReasons = new Set<number>();
   private lastKey: number;
   private rowCount: number;
-  private lastCompact = Date.now();
-  private readonly rollups: Stmt[];
-  private readonly s: Record<'insert' | 'strGet' | 'strAdd' | 'strText' | 'metaAdd' | 'listAdd' | 'metaRule' | 'metaLists' | 'deleteBefore' | 'keyAtOffset' | 'oldest' | 'newest', Stmt>;
+  private readonly tiers: TierState;
+  private readonly s: Record<StmtName, Stmt>;
+  /** Roll-ups SQL computes over the batch's rows (filtered or joined); the rest are summed in `rollup`. */
+  private readonly batchStmts: Stmt[];
+  private readonly rollup = new BatchRollup();
+  private readonly upserts: { series: Stmt; cube: Stmt; name: Stmt };
+  private readonly daily: { fold: Stmt; deleteDays: Stmt; deleteDay: Stmt; table: string }[];
+  private readonly deleteHours: Stmt[];
+  private readonly readStmts = new Map<string, Stmt>();
 
-  private constructor(path: string, db: Database.Database, opts: StoreOptions, setAside: string | null) {
+  private constructor(path: string, db: Database.Database, opts: StoreOptions, setAside: { path: string; reason: string } | null) {
     this.path = path;
     this.db = db;
     this.setAside = setAside;
-    this.catalog = opts.catalog;
     this.retentionMs = opts.retentionMs;
     this.maxBytes = opts.maxBytes;
+    this.strings = new StringTable(db, opts.catalog);
     this.s = {
       insert: db.prepare('INSERT INTO q (id, client, name, qtype, flags, rcode, vendor, reason, upstream, us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      strGet: db.prepare('SELECT id FROM str WHERE s = ?').pluck(),
-      strAdd: db.prepare('INSERT INTO str (s) VALUES (?)'),
-      strText: db.prepare('SELECT s FROM str WHERE id = ?').pluck(),
-      metaAdd: db.prepare('INSERT OR IGNORE INTO reason_meta (reason, rule) VALUES (?, ?)'),
-      listAdd: db.prepare('INSERT OR IGNORE INTO reason_list (reason, list) VALUES (?, ?)'),
-      metaRule: db.prepare('SELECT rule FROM reason_meta WHERE reason = ?').pluck(),
-      metaLists: db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck(),
       deleteBefore: db.prepare('DELETE FROM q WHERE id < ?'),
       keyAtOffset: db.prepare('SELECT id FROM q ORDER BY id LIMIT 1 OFFSET ?').pluck(),
       oldest: db.prepare('SELECT min(id) FROM q').pluck(),
       newest: db.prepare('SELECT max(id) FROM q').pluck(),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      series: db.prepare(`SELECT hour, outcome, sum(n) FROM h_series WHERE hour >= ? AND hour < ? GROUP BY hour, outcome`).raw(),
+      nextHour: db.prepare('SELECT min(hour) FROM h_series WHERE hour > ?').pluck(),
+      pageBound: db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck(),
     };
-    this.rollups = ROLLUP_SQL.map((sql) => db.prepare(sql));
+    this.batchStmts = FAMILY_LIST.filter((f) => !f.inMemory).map((f) => db.prepare(batchSql(f, HOUR_KEYS)));
+    this.upserts = { series: db.prepare(upsertSql(FAMILIES.series)), cube: db.prepare(upsertSql(FAMILIES.cube)), name: db.prepare(upsertSql(FAMILIES.name)) };
+    this.deleteHours = FAMILY_LIST.map((f) => db.prepare(deleteHoursSql(f)));
+    this.daily = FAMILY_LIST.filter((f) => f.daily).map((f) => ({ fold: db.prepare(foldSql(f)), deleteDays: db.prepare(deleteDaysSql(f)), deleteDay: db.prepare(deleteDaySql(f)), table: dayTable(f) }));
     this.lastKey = (this.s.newest.get() as number | null) ?? 0;
     this.rowCount = db.prepare('SELECT count(*) FROM q').pluck().get() as number;
+    const meta = new Map(db.prepare('SELECT key, value FROM meta').raw().all() as [string, string][]);
+    const newestHour = db.prepare('SELECT max(hour) FROM h_series').pluck().get() as number | null;
+    this.tiers = {
+      floor: Number(meta.get('floor') ?? newestHour ?? 0),
+      folded: Number(meta.get('folded') ?? newestHour ?? 0),
+      newest: newestHour,
+    };
   }
 
   /**
    * Opens (or creates) the log. A file SQLite cannot read, or one written by a newer hushdns, is
-   * renamed aside (`querylog.sqlite.unreadable-<time>`) and a new log started: losing history is
-   * better than losing the log.
+   * renamed aside (`querylog.sqlite.unreadable-<time>`), one of an older layout likewise
+   * (`querylog.sqlite.v1-<time>`), and a new log started: losing history is better than losing
+   * the log, and the old file stays for whoever wants it.
    */
   static open(opts: StoreOptions): QueryLogStore {
     const memory = opts.path === ':memory:';
@@ -193,18 +161,21 @@ export class QueryLogStore implements ReadApi {
       return QueryLogStore.openOnce(opts, null);
     } catch (err) {
       if (memory || !existsSync(opts.path)) throw err;
-      const aside = `${opts.path}.unreadable-${Date.now()}`;
+      const older = err instanceof OlderLayoutError;
+      const aside = `${opts.path}.${older ? err.message : 'unreadable'}-${Date.now()}`;
       renameSync(opts.path, aside);
       for (const suffix of ['-wal', '-shm']) if (existsSync(opts.path + suffix)) renameSync(opts.path + suffix, aside + suffix);
-      return QueryLogStore.openOnce(opts, aside);
+      const reason = older ? `it has the layout of an earlier hushdns (${err.message})` : `it could not be read: ${(err as Error).message}`;
+      return QueryLogStore.openOnce(opts, { path: aside, reason });
     }
   }
 
-  private static openOnce(opts: StoreOptions, setAside: string | null): QueryLogStore {
+  private static openOnce(opts: StoreOptions, setAside: { path: string; reason: string } | null): QueryLogStore {
     const db = new Database(opts.path);
     try {
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > STORE_VERSION) throw new Error(`${opts.path} has query-log version ${version}; this hushdns writes version ${STORE_VERSION}`);
+      if (version > 0 && version < STORE_VERSION) throw new OlderLayoutError(`v${version}`);
       // Must precede the first table: freed pages can then be handed back to the file system.
       db.pragma('auto_vacuum = INCREMENTAL');
       if (opts.path !== ':memory:') db.pragma('journal_mode = WAL');
@@ -226,35 +197,62 @@ export class QueryLogStore implements ReadApi {
   /** Writes one batch and its roll-ups in one transaction. */
   write(b: Batch): WriteResult {
     const started = performance.now();
-    if (b.strings.reset) {
-      this.sessionDb = [];
-      this.sessionText = [];
-      this.sessionVendor = [];
+    if (b.strings.reset) this.strings.resetSession();
+    this.strings.learn(b.strings.base, b.strings.texts, b.reasons);
+    if (b.n === 0) return { rows: 0, ms: performance.now() - started };
+    const before = { lastKey: this.lastKey, floor: this.tiers.floor, folded: this.tiers.folded, newest: this.tiers.newest };
+    try {
+      this.db.transaction(() => this.writeRows(b))();
+    } catch (err) {
+      // Nothing of the batch is in the file: forget what the transaction handed out.
+      this.rollup.clear();
+      this.strings.invalidate();
+      this.lastKey = before.lastKey;
+      Object.assign(this.tiers, { floor: before.floor, folded: before.folded, newest: before.newest });
+      throw err;
     }
-    const run = this.db.transaction(() => {
-      const texts = b.strings.texts;
-      for (let j = 0; j < texts.length; j++) {
-        const sid = b.strings.base + j;
-        this.sessionDb[sid] = this.strId(texts[j]);
-        this.sessionText[sid] = texts[j];
-        this.sessionVendor[sid] = -1;
-      }
-      for (const r of b.reasons) this.noteReason(this.sessionDb[r.reason], r.rule, r.lists);
-      if (b.n === 0) return;
-      const sess = this.sessionDb;
-      const insert = this.s.insert;
-      const first = this.nextKey(b.time[0]);
-      let key = first;
-      for (let i = 0; i < b.n; i++) {
-        if (i > 0) key = this.nextKey(b.time[i]);
-        const vendor = b.vendor[i] >= 0 ? sess[b.vendor[i]] : this.vendorOfName(b.name[i]);
-        insert.run(key, sess[b.client[i]], sess[b.name[i]], b.qtype[i], b.flags[i], b.rcode[i], vendor === 0 ? null : vendor, b.reason[i] >= 0 ? sess[b.reason[i]] : null, b.upstream[i] >= 0 ? sess[b.upstream[i]] : null, b.us[i]);
-      }
-      for (const stmt of this.rollups) stmt.run(first, key);
-    });
-    run();
     this.rowCount += b.n;
     return { rows: b.n, ms: performance.now() - started };
+  }
+
+  private writeRows(b: Batch): void {
+    const str = this.strings;
+    const insert = this.s.insert;
+    const rollup = this.rollup;
+    const first = this.nextKey(b.time[0]);
+    let key = first;
+    for (let i = 0; i < b.n; i++) {
+      if (i > 0) key = this.nextKey(b.time[i]);
+      const hour = Math.floor(key / HOUR_KEYS);
+      const nameSid = b.name[i];
+      const name = str.use(nameSid, hour);
+      const client = str.use(b.client[i], hour);
+      const vendor = b.vendor[i] >= 0 ? str.use(b.vendor[i], hour) : str.vendorOf(nameSid, hour);
+      const flags = b.flags[i];
+      insert.run(key, client, name, b.qtype[i], flags, b.rcode[i], vendor === 0 ? null : vendor, b.reason[i] >= 0 ? str.useReason(b.reason[i], hour) : null, b.upstream[i] >= 0 ? str.use(b.upstream[i], hour) : null, b.us[i]);
+      rollup.add(hour, key, client, vendor, flags & 7, name);
+    }
+    str.flushMarks();
+    rollup.flush(this.upserts);
+    for (const stmt of this.batchStmts) stmt.run(first, key);
+    const firstHour = Math.floor(first / HOUR_KEYS);
+    const newest = Math.floor(key / HOUR_KEYS);
+    if (this.tiers.newest === null) {
+      // The first rows of a new log: nothing older exists, nothing is folded yet.
+      this.setTier('floor', firstHour);
+      this.setTier('folded', firstHour);
+    }
+    this.tiers.newest = newest;
+    if (newest > this.tiers.folded) {
+      // Hours before the newest are complete (keys only grow): add them to their days once.
+      for (const d of this.daily) d.fold.run(this.tiers.folded, newest);
+      this.setTier('folded', newest);
+    }
+  }
+
+  private setTier(key: 'floor' | 'folded', value: number): void {
+    this.tiers[key] = value;
+    this.s.setMeta.run(key, String(value));
   }
 
   private nextKey(ms: number): number {
@@ -264,62 +262,73 @@ export class QueryLogStore implements ReadApi {
     return key;
   }
 
-  /** Retention by age, then by size; hands freed space back when the file is over its cap. */
+  /**
+   * Retention by age, then the size cap: the oldest hour of raw rows first, then the oldest hour
+   * of roll-ups (with the strings only they used), one hour at a time until the file is under
+   * the cap. The newest hour always stays; freed pages go back to the file system.
+   */
   maintain(now = Date.now()): MaintainResult {
     const started = performance.now();
-    let deletedRows = 0;
-    let deletedHours = 0;
     const cutoff = now - this.retentionMs;
-    deletedRows += this.deleteRowsBefore(keyOf(cutoff));
-    for (const table of ROLL_TABLES) deletedHours += this.db.prepare(`DELETE FROM ${table} WHERE hour < ?`).run(hourOf(cutoff)).changes > 0 ? 1 : 0;
-    // Over the size cap: drop the oldest hour of raw rows at a time (roll-ups are small and stay
-    // for the whole retention), down to 90% so the next write does not start over.
-    const target = this.maxBytes * 0.9;
-    for (let guard = 0; guard < 100_000 && this.usedBytes() > target; guard++) {
+    let deletedRows = this.deleteRowsBefore(keyOf(cutoff));
+    const dropped = this.moveFloor(hourOf(cutoff));
+    let deletedHours = dropped.hours;
+    let deletedStrings = dropped.strings;
+    let overCap = false;
+    const target = this.maxBytes * SIZE_TARGET;
+    while (this.usedBytes() > target) {
+      const newest = this.tiers.newest;
+      if (newest === null) {
+        overCap = true;
+        break;
+      }
       const oldest = this.s.oldest.get() as number | null;
-      if (oldest !== null) {
-        deletedRows += this.deleteRowsBefore(keyOf((hourOf(timeOfKey(oldest)) + 1) * HOUR_MS));
+      const oldestHour = oldest === null ? null : Math.floor(oldest / HOUR_KEYS);
+      if (oldestHour !== null && oldestHour < newest) {
+        deletedRows += this.deleteRowsBefore((oldestHour + 1) * HOUR_KEYS);
         continue;
       }
-      const hour = this.db.prepare(`SELECT min(h) FROM (${ROLL_TABLES.map((t) => `SELECT min(hour) AS h FROM ${t}`).join(' UNION ALL ')})`).pluck().get() as number | null;
-      if (hour === null) break;
-      for (const table of ROLL_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE hour <= ?`).run(hour);
-      deletedHours++;
+      if (this.tiers.floor < newest) {
+        const next = (this.s.nextHour.get(this.tiers.floor) as number | null) ?? newest;
+        const r = this.moveFloor(Math.min(next, newest));
+        deletedHours += r.hours;
+        deletedStrings += r.strings;
+        continue;
+      }
+      overCap = true;
+      break;
     }
-    if (deletedRows > 0 && Date.now() - this.lastCompact >= COMPACT_EVERY_MS) this.compactStrings();
     if (this.fileBytes() > this.maxBytes) {
       this.db.pragma('incremental_vacuum');
       if (this.path !== ':memory:') this.db.pragma('wal_checkpoint(TRUNCATE)');
     }
-    return { deletedRows, deletedHours, bytes: this.fileBytes(), ms: performance.now() - started };
+    return { deletedRows, deletedHours, deletedStrings, bytes: this.fileBytes(), overCap, ms: performance.now() - started };
   }
 
-  /** Strings no row or roll-up refers to any more (names seen last week, gone clients). Scans the log: run rarely. */
-  compactStrings(): number {
-    this.lastCompact = Date.now();
-    const run = this.db.transaction(() => {
-      this.db.exec('CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY)');
-      this.db.exec('DELETE FROM temp.keep');
-      const add = this.db.prepare('INSERT OR IGNORE INTO temp.keep VALUES (?)');
-      for (const id of this.sessionDb) if (id !== undefined) add.run(id);
-      this.db.exec(`
-        INSERT OR IGNORE INTO temp.keep
-          SELECT client FROM q UNION SELECT name FROM q UNION SELECT vendor FROM q WHERE vendor IS NOT NULL
-          UNION SELECT reason FROM q WHERE reason IS NOT NULL UNION SELECT upstream FROM q WHERE upstream IS NOT NULL
-          UNION SELECT client FROM roll_client UNION SELECT vendor FROM roll_vendor UNION SELECT client FROM roll_device UNION SELECT vendor FROM roll_device
-          UNION SELECT name FROM name_roll UNION SELECT name FROM block_roll UNION SELECT reason FROM block_roll
-          UNION SELECT rule FROM rule_roll UNION SELECT list FROM list_roll`);
-      // A kept reason keeps its rule and lists.
-      this.db.exec('INSERT OR IGNORE INTO temp.keep SELECT rule FROM reason_meta WHERE reason IN (SELECT id FROM temp.keep)');
-      this.db.exec('INSERT OR IGNORE INTO temp.keep SELECT list FROM reason_list WHERE reason IN (SELECT id FROM temp.keep)');
-      const gone = this.db.prepare('DELETE FROM str WHERE id NOT IN (SELECT id FROM temp.keep)').run().changes;
-      this.db.exec('DELETE FROM reason_meta WHERE reason NOT IN (SELECT id FROM str)');
-      this.db.exec('DELETE FROM reason_list WHERE reason NOT IN (SELECT id FROM str)');
-      return gone;
-    });
-    const gone = run();
-    this.knownReasons.clear();
-    return gone;
+  /**
+   * Drops every roll-up hour before `hour` (and raw rows, which never outlive their roll-ups):
+   * hourly rows, whole days, and the cut day rebuilt from the hours it keeps. Then the strings
+   * nothing kept refers to.
+   */
+  private moveFloor(hour: number): { hours: number; strings: number } {
+    const from = this.tiers.floor;
+    if (hour <= from || this.tiers.newest === null) return { hours: 0, strings: 0 };
+    let strings = 0;
+    this.db.transaction(() => {
+      this.rowCount = Math.max(0, this.rowCount - this.s.deleteBefore.run(hour * HOUR_KEYS).changes);
+      for (const stmt of this.deleteHours) stmt.run(hour);
+      const day = Math.floor(hour / HOURS_PER_DAY);
+      for (const d of this.daily) {
+        d.deleteDays.run(day);
+        if (hour > day * HOURS_PER_DAY) {
+          d.deleteDay.run(day);
+          d.fold.run(hour, Math.min((day + 1) * HOURS_PER_DAY, this.tiers.folded));
+        }
+      }
+      this.setTier('floor', hour);
+      strings = this.strings.sweep(hour);
+    })();
+    return { hours: hour - from, strings };
   }
 
   close(): void {
@@ -338,25 +347,22 @@ export class QueryLogStore implements ReadApi {
 
   summary(args: Window & { topVendors: number }): Summary {
     const [h0, h1] = hours(args);
-    const byOutcome: Summary['byOutcome'] = {};
-    let total = 0;
-    for (const [outcome, n] of this.db.prepare('SELECT outcome, sum(n) FROM roll_outcome WHERE hour >= ? AND hour < ? GROUP BY outcome').raw().all(h0, h1) as [number, number][]) {
-      byOutcome[OUTCOMES[outcome] ?? 'servfail'] = n;
-      total += n;
-    }
-    const blocked = byOutcome.blocked ?? 0;
+    const byOutcome: ByOutcome = {};
     const perHour = new Map<number, { b: number; a: number }>();
-    const seriesSql = `SELECT hour, sum(CASE WHEN outcome = ${OUTCOME_CODE.blocked} THEN n ELSE 0 END), sum(CASE WHEN outcome IN (${OUTCOME_CODE.refused}, ${OUTCOME_CODE.servfail}) THEN 0 ELSE n END) FROM roll_outcome WHERE hour >= ? AND hour < ? GROUP BY hour`;
-    for (const [hour, b, a] of this.db.prepare(seriesSql).raw().all(h0, h1) as [number, number, number][]) perHour.set(hour, { b, a });
-    const series: Summary['series'] = [];
-    for (let h = h0; h < h1; h++) {
-      const v = perHour.get(h);
-      series.push({ hour: h * HOUR_MS, blocked: v?.b ?? 0, allowed: v ? v.a - v.b : 0 });
+    let total = 0;
+    for (const [hour, outcome, n] of this.s.series.all(h0, h1) as [number, number, number][]) {
+      const name = OUTCOMES[outcome] ?? 'servfail';
+      byOutcome[name] = (byOutcome[name] ?? 0) + n;
+      total += n;
+      let p = perHour.get(hour);
+      if (!p) perHour.set(hour, (p = { b: 0, a: 0 }));
+      if (outcome === BLOCKED) p.b += n;
+      else if (isAllowed(outcome)) p.a += n;
     }
-    const clients = this.db.prepare('SELECT count(DISTINCT client) FROM roll_client WHERE hour >= ? AND hour < ?').pluck().get(h0, h1) as number;
-    const topVendors = this.vendorCounts(h0, h1, args.topVendors);
-    const recentSince = Math.max(args.until - RECENT_MS, args.since);
-    const recent = this.db.prepare('SELECT count(*) FROM q WHERE id >= ? AND id < ?').pluck().get(keyOf(recentSince), keyOf(args.until)) as number;
+    const series: Summary['series'] = [];
+    for (let h = h0; h < h1; h++) series.push({ hour: h * HOUR_MS, blocked: perHour.get(h)?.b ?? 0, allowed: perHour.get(h)?.a ?? 0 });
+    const cube = this.cube(h0, h1);
+    const blocked = byOutcome.blocked ?? 0;
     const windowMinutes = Math.max(1, (Math.min(args.until, Date.now()) - args.since) / 60_000);
     return {
       window: { since: h0 * HOUR_MS, until: h1 * HOUR_MS },
@@ -364,64 +370,65 @@ export class QueryLogStore implements ReadApi {
       blocked,
       allowed: total - blocked - (byOutcome.refused ?? 0) - (byOutcome.servfail ?? 0),
       byOutcome,
-      clients,
-      recentPerMinute: round1(recent / Math.max(1, (args.until - recentSince) / 60_000)),
+      clients: new Set(cube.map((r) => r[0])).size,
       averagePerMinute: round1(total / windowMinutes),
-      topVendors,
+      topVendors: this.vendorCounts(cube).slice(0, args.topVendors),
       series,
     };
   }
 
   devices(args: Window): DeviceCounts[] {
     const [h0, h1] = hours(args);
-    const byClient = new Map<number, DeviceCounts>();
-    const totals = this.db.prepare('SELECT client, sum(n), sum(blocked), sum(answered), max(last) FROM roll_client WHERE hour >= ? AND hour < ? GROUP BY client').raw().all(h0, h1) as [number, number, number, number, number][];
-    for (const [client, n, blocked, answered, last] of totals) {
-      byClient.set(client, { client: this.text(client) ?? `#${client}`, total: n, blocked, allowed: answered - blocked, lastSeen: timeOfKey(last), vendors: [] });
+    const byClient = new Map<number, DeviceCounts & { byVendor: Map<number, VendorCount> }>();
+    const vendorText = this.texts();
+    for (const [client, vendor, outcome, n, last] of this.cube(h0, h1)) {
+      let d = byClient.get(client);
+      if (!d) byClient.set(client, (d = { client: this.strings.text(client) ?? `#${client}`, total: 0, blocked: 0, allowed: 0, byOutcome: {}, lastSeen: null, vendors: [], byVendor: new Map() }));
+      count(d, outcome, n);
+      const seen = timeOfKey(last);
+      if (d.lastSeen === null || seen > d.lastSeen) d.lastSeen = seen;
+      if (vendor === 0) continue;
+      let v = d.byVendor.get(vendor);
+      if (!v) d.byVendor.set(vendor, (v = { vendor: vendorText(vendor), blocked: 0, allowed: 0, byOutcome: {} }));
+      count(v, outcome, n);
     }
-    const matrix = this.db.prepare('SELECT client, vendor, sum(blocked), sum(answered) FROM roll_device WHERE hour >= ? AND hour < ? GROUP BY client, vendor').raw().all(h0, h1) as [number, number, number, number][];
-    const vendorText = new Map<number, string>();
-    for (const [client, vendor, blocked, answered] of matrix) {
-      const d = byClient.get(client);
-      if (!d) continue;
-      let v = vendorText.get(vendor);
-      if (v === undefined) vendorText.set(vendor, (v = this.text(vendor) ?? `#${vendor}`));
-      d.vendors.push({ vendor: v, blocked, allowed: answered - blocked });
+    const out: DeviceCounts[] = [];
+    for (const { byVendor, ...d } of byClient.values()) {
+      d.vendors = [...byVendor.values()].sort((a, b) => b.blocked + b.allowed - (a.blocked + a.allowed));
+      out.push(d);
     }
-    const out = [...byClient.values()];
-    for (const d of out) d.vendors.sort((a, b) => b.blocked + b.allowed - (a.blocked + a.allowed));
     return out.sort((a, b) => b.total - a.total);
   }
 
   top(args: TopArgs): TopEntry[] {
     const [h0, h1] = hours(args);
     const limit = args.limit;
+    const text = this.texts();
     switch (args.kind) {
       case 'blocked': {
-        // The reason of the newest hour a name was blocked in: as answered (a CNAME block names
-        // the target the rule matched), with the lists behind it.
-        const rows = this.db
-          .prepare('SELECT name, sum(n), reason, max(hour) FROM block_roll WHERE hour >= ? AND hour < ? GROUP BY name ORDER BY sum(n) DESC LIMIT ?')
-          .raw()
-          .all(h0, h1, limit) as [number, number, number, number][];
-        return rows.map(([name, n, reason]) => ({ key: this.text(name) ?? `#${name}`, count: n, blocked: n, rule: this.text(reason), lists: this.s.metaLists.all(reason) as string[] }));
+        // The reason of the newest hour a name was blocked in, with the lists behind it.
+        const rows = this.tierQuery(FAMILIES.block, h0, h1, 'SELECT name, sum(n) AS c, reason, max(t) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number, number][];
+        const lists = this.db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck();
+        return rows.map(([name, n, reason]) => ({ key: text(name), count: n, blocked: n, rule: this.strings.text(reason), lists: lists.all(reason) as string[] }));
       }
       case 'queried': {
-        const rows = this.db.prepare('SELECT name, sum(n), sum(blocked) FROM name_roll WHERE hour >= ? AND hour < ? GROUP BY name ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
-        return rows.map(([name, n, blocked]) => ({ key: this.text(name) ?? `#${name}`, count: n, blocked }));
+        const rows = this.tierQuery(FAMILIES.name, h0, h1, 'SELECT name, sum(n) AS c, sum(blocked) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number][];
+        return rows.map(([name, n, blocked]) => ({ key: text(name), count: n, blocked }));
       }
       case 'clients': {
-        const rows = this.db.prepare('SELECT client, sum(n), sum(blocked) FROM roll_client WHERE hour >= ? AND hour < ? GROUP BY client ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
-        return rows.map(([id, n, blocked]) => ({ key: this.text(id) ?? `#${id}`, count: n, blocked }));
+        const rows = this.tierQuery(FAMILIES.cube, h0, h1, `SELECT client, sum(n) AS c, sum(CASE WHEN outcome = ${BLOCKED} THEN n ELSE 0 END) FROM src GROUP BY client HAVING c > 0 ORDER BY c DESC LIMIT ?`, limit) as [number, number, number][];
+        return rows.map(([id, n, blocked]) => ({ key: text(id), count: n, blocked }));
       }
       case 'vendors':
-        return this.vendorCounts(h0, h1, limit).map((v) => ({ key: v.vendor, count: v.blocked + v.allowed, blocked: v.blocked }));
+        return this.vendorCounts(this.cube(h0, h1))
+          .slice(0, limit)
+          .map((v) => ({ key: v.vendor, count: v.blocked + v.allowed, blocked: v.blocked }));
       case 'lists':
       case 'rules': {
-        const table = args.kind === 'lists' ? 'list_roll' : 'rule_roll';
-        const col = args.kind === 'lists' ? 'list' : 'rule';
-        const rows = this.db.prepare(`SELECT ${col}, sum(n) FROM ${table} WHERE hour >= ? AND hour < ? GROUP BY ${col} ORDER BY sum(n) DESC LIMIT ?`).raw().all(h0, h1, limit) as [number, number][];
-        return rows.map(([id, n]) => ({ key: this.text(id) ?? `#${id}`, count: n, blocked: n }));
+        const f = args.kind === 'lists' ? FAMILIES.list : FAMILIES.rule;
+        const col = f.keys[0].col;
+        const rows = this.tierQuery(f, h0, h1, `SELECT ${col}, sum(blocked) + sum(allowed) AS c, sum(blocked), sum(allowed) FROM src GROUP BY ${col} HAVING c > 0 ORDER BY c DESC LIMIT ?`, limit) as [number, number, number, number][];
+        return rows.map(([id, n, blocked, allowed]) => ({ key: text(id), count: n, blocked, allowed }));
       }
     }
   }
@@ -432,35 +439,34 @@ export class QueryLogStore implements ReadApi {
     if (args.cursor !== null && args.cursor < hi) hi = args.cursor;
     const none: Page = { rows: [], next: null, partial: false };
     if (hi <= lo) return none;
-    const where: string[] = ['q.id >= ?', 'q.id < ?'];
+    const where: string[] = [];
     const params: unknown[] = [];
     for (const [field, value] of [
       ['client', args.client],
       ['vendor', args.vendor],
     ] as const) {
       if (!value) continue;
-      const id = this.s.strGet.get(value) as number | undefined;
+      const id = this.db.prepare('SELECT id FROM str WHERE s = ?').pluck().get(value) as number | undefined;
       if (id === undefined) return none;
       where.push(`q.${field} = ?`);
       params.push(id);
     }
+    // Every name containing the text, however many: SQLite builds the set once per page.
     if (args.name) {
-      const ids = this.db.prepare('SELECT id FROM str WHERE instr(s, ?) > 0 LIMIT 5000').pluck().all(args.name) as number[];
-      if (ids.length === 0) return none;
-      where.push(`q.name IN (${ids.join(',')})`);
+      where.push('q.name IN (SELECT id FROM str WHERE instr(s, ?) > 0)');
+      params.push(args.name);
     }
     if (args.outcomes && args.outcomes.length > 0) where.push(`(q.flags & 7) IN (${args.outcomes.map((o) => o | 0).join(',')})`);
     // A filtered page looks at no more than PAGE_SCAN_ROWS rows: a rare match among millions
     // answers in bounded time with a cursor to go on from, instead of holding the writer for seconds.
-    const filtered = params.length > 0 || where.length > 2;
-    const bound = filtered ? (this.db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck().get(hi, lo, PAGE_SCAN_ROWS) as number | undefined) : undefined;
+    const bound = where.length > 0 ? (this.s.pageBound.get(hi, lo, PAGE_SCAN_ROWS) as number | undefined) : undefined;
     const scanLo = bound === undefined ? lo : bound + 1;
     const raw = this.db
       .prepare(
         `SELECT q.id, c.s, n.s, q.qtype, q.flags, q.rcode, r.s, v.s, u.s, q.us FROM q
          JOIN str c ON c.id = q.client JOIN str n ON n.id = q.name
          LEFT JOIN str r ON r.id = q.reason LEFT JOIN str v ON v.id = q.vendor LEFT JOIN str u ON u.id = q.upstream
-         WHERE ${where.join(' AND ')} ORDER BY q.id DESC LIMIT ?`,
+         WHERE ${['q.id >= ?', 'q.id < ?', ...where].join(' AND ')} ORDER BY q.id DESC LIMIT ?`,
       )
       .raw()
       .all(scanLo, hi, ...params, args.limit) as [number, string, string, number, number, number, string | null, string | null, string | null, number][];
@@ -483,9 +489,16 @@ export class QueryLogStore implements ReadApi {
   }
 
   listHits(args: Window): ListHits[] {
-    const [h0, h1] = hours(args);
-    const rows = this.db.prepare('SELECT list, sum(n), sum(CASE WHEN hour >= ? AND hour < ? THEN n ELSE 0 END) FROM list_roll GROUP BY list').raw().all(h0, h1) as [number, number, number][];
-    return rows.map(([id, total, window]) => ({ list: this.text(id) ?? `#${id}`, total, window }));
+    const text = this.texts();
+    return [...this.hits(FAMILIES.list, args, null)].map(([id, h]) => ({ list: text(id), ...h }));
+  }
+
+  ruleHits(args: Window & { rules: string[] }): RuleHits[] {
+    const ids = args.rules.map((r) => this.db.prepare('SELECT id FROM str WHERE s = ?').pluck().get(r) as number | undefined);
+    const known = ids.filter((id): id is number => id !== undefined);
+    const hits = known.length > 0 ? this.hits(FAMILIES.rule, args, known) : new Map<number, { total: HitCounts; window: HitCounts }>();
+    const zero = () => ({ blocked: 0, allowed: 0 });
+    return args.rules.map((rule, i) => ({ rule, ...(hits.get(ids[i] ?? -1) ?? { total: zero(), window: zero() }) }));
   }
 
   size(_args?: Record<string, never>): StoreSize {
@@ -494,6 +507,62 @@ export class QueryLogStore implements ReadApi {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
+
+  /** Blocks and allows per rule or list (only `ids` when given): over everything kept, and over the window. */
+  private hits(f: Family, w: Window, ids: number[] | null): Map<number, { total: HitCounts; window: HitCounts }> {
+    const [h0, h1] = hours(w);
+    const col = f.keys[0].col;
+    const sql = `SELECT ${col}, sum(blocked), sum(allowed) FROM src ${ids ? `WHERE ${col} IN (${ids.map(() => '?').join(', ')})` : ''} GROUP BY ${col} HAVING sum(blocked) + sum(allowed) > 0`;
+    const rows = (a: number, b: number) => this.tierQuery(f, a, b, sql, ...(ids ?? [])) as [number, number, number][];
+    const out = new Map<number, { total: HitCounts; window: HitCounts }>();
+    for (const [id, blocked, allowed] of rows(-Infinity, Infinity)) out.set(id, { total: { blocked, allowed }, window: { blocked: 0, allowed: 0 } });
+    for (const [id, blocked, allowed] of rows(h0, h1)) {
+      const h = out.get(id);
+      if (h) h.window = { blocked, allowed };
+    }
+    return out;
+  }
+
+  /** client, vendor (0: none), outcome, n, last key — over the window's hours, grouped. */
+  private cube(h0: number, h1: number): [number, number, number, number, number][] {
+    return this.tierQuery(FAMILIES.cube, h0, h1, 'SELECT client, vendor, outcome, sum(n) AS c, max(last) FROM src GROUP BY client, vendor, outcome HAVING c > 0') as [number, number, number, number, number][];
+  }
+
+  private vendorCounts(cube: [number, number, number, number, number][]): VendorCount[] {
+    const byVendor = new Map<number, VendorCount & { n: number }>();
+    const text = this.texts();
+    for (const [, vendor, outcome, n] of cube) {
+      if (vendor === 0) continue;
+      let v = byVendor.get(vendor);
+      if (!v) byVendor.set(vendor, (v = { vendor: text(vendor), blocked: 0, allowed: 0, byOutcome: {}, n: 0 }));
+      count(v, outcome, n);
+      v.n += n;
+    }
+    return [...byVendor.values()].sort((a, b) => b.n - a.n).map(({ n: _n, ...v }) => v);
+  }
+
+  /** Runs `sql` (reading the subquery `src`) over a family's tiers for hours [h0, h1). */
+  private tierQuery(f: Family, h0: number, h1: number, sql: string, ...extra: unknown[]): unknown[] {
+    const src = tierSource(f, planWindow(h0, h1, this.tiers));
+    const text = `WITH src AS (${src.sql}) ${sql}`;
+    let stmt = this.readStmts.get(text);
+    if (!stmt) {
+      // A window's plan has a handful of shapes; keep them all, bounded anyway.
+      if (this.readStmts.size >= 200) this.readStmts.clear();
+      this.readStmts.set(text, (stmt = this.db.prepare(text).raw()));
+    }
+    return stmt.all(...src.params, ...extra);
+  }
+
+  /** A memoised str id → text lookup for one read. */
+  private texts(): (id: number) => string {
+    const memo = new Map<number, string>();
+    return (id) => {
+      let t = memo.get(id);
+      if (t === undefined) memo.set(id, (t = this.strings.text(id) ?? `#${id}`));
+      return t;
+    };
+  }
 
   private deleteRowsBefore(key: number): number {
     let deleted = 0;
@@ -518,39 +587,15 @@ export class QueryLogStore implements ReadApi {
   private fileBytes(): number {
     return (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
   }
+}
 
-  private strId(text: string): number {
-    const id = this.s.strGet.get(text) as number | undefined;
-    if (id !== undefined) return id;
-    return Number(this.s.strAdd.run(text).lastInsertRowid);
-  }
-
-  private text(id: number): string | null {
-    return (this.s.strText.get(id) as string | undefined) ?? null;
-  }
-
-  /** The vendor (str id, 0 for none) of a session's name, looked up once per distinct name. */
-  private vendorOfName(sid: number): number {
-    const known = this.sessionVendor[sid];
-    if (known !== undefined && known >= 0) return known;
-    const v = this.catalog.vendorOf(this.sessionText[sid] ?? '');
-    const id = v ? this.strId(v.id) : 0;
-    this.sessionVendor[sid] = id;
-    return id;
-  }
-
-  /** Which rule and lists a block reason stands for: written once, read by the rule and list roll-ups. */
-  private noteReason(reason: number, rule: string, lists: string[]): void {
-    if (this.knownReasons.has(reason)) return;
-    this.knownReasons.add(reason);
-    this.s.metaAdd.run(reason, this.strId(rule));
-    for (const l of lists) this.s.listAdd.run(reason, this.strId(l));
-  }
-
-  private vendorCounts(h0: number, h1: number, limit: number): VendorCount[] {
-    const rows = this.db.prepare('SELECT vendor, sum(blocked), sum(answered) FROM roll_vendor WHERE hour >= ? AND hour < ? GROUP BY vendor ORDER BY sum(n) DESC LIMIT ?').raw().all(h0, h1, limit) as [number, number, number][];
-    return rows.map(([id, blocked, answered]) => ({ vendor: this.text(id) ?? `#${id}`, blocked, allowed: answered - blocked }));
-  }
+/** Adds n queries of an outcome to a counter with totals. */
+function count(c: { total?: number; blocked: number; allowed: number; byOutcome: ByOutcome }, outcome: number, n: number): void {
+  const name = OUTCOMES[outcome] ?? 'servfail';
+  c.byOutcome[name] = (c.byOutcome[name] ?? 0) + n;
+  if (c.total !== undefined) c.total += n;
+  if (outcome === BLOCKED) c.blocked += n;
+  else if (isAllowed(outcome)) c.allowed += n;
 }
 
 function hours(w: Window): [number, number] {

@@ -43,6 +43,8 @@ export interface BlockReason {
   /** The deciding rule as the decision states it, e.g. `||tracking.example.com^ (list-a, list-b)`. */
   rule: string;
   lists: string[];
+  /** A block, or an allow rule that let the answer through. */
+  action: 'block' | 'allow';
 }
 
 export interface WriteResult {
@@ -52,8 +54,13 @@ export interface WriteResult {
 
 export interface MaintainResult {
   deletedRows: number;
+  /** Hours of roll-ups dropped (retention or the size cap). */
   deletedHours: number;
+  /** Strings no longer referred to, deleted. */
+  deletedStrings: number;
   bytes: number;
+  /** Still over the size cap with only the newest hour left: the cap is too small for one hour. */
+  overCap: boolean;
   ms: number;
 }
 
@@ -63,20 +70,20 @@ export interface Window {
   until: number;
 }
 
+export type ByOutcome = Partial<Record<Outcome, number>>;
+
 export interface OutcomeCounts {
   total: number;
   blocked: number;
   /** Everything answered that was not blocked (forwarded, cached, stale, local, special). */
   allowed: number;
-  byOutcome: Partial<Record<Outcome, number>>;
+  byOutcome: ByOutcome;
 }
 
 export interface Summary extends OutcomeCounts {
   /** Hours are whole: the window is widened to the hours it touches. */
   window: Window;
   clients: number;
-  /** Queries per minute over the last five minutes written to the log. */
-  recentPerMinute: number;
   /** Queries per minute over the window. */
   averagePerMinute: number;
   topVendors: VendorCount[];
@@ -88,6 +95,7 @@ export interface VendorCount {
   vendor: string;
   blocked: number;
   allowed: number;
+  byOutcome: ByOutcome;
 }
 
 export interface DeviceCounts {
@@ -96,6 +104,7 @@ export interface DeviceCounts {
   total: number;
   blocked: number;
   allowed: number;
+  byOutcome: ByOutcome;
   /** The newest logged query of this client (epoch ms), or null when its rows are gone. */
   lastSeen: number | null;
   vendors: VendorCount[];
@@ -111,8 +120,10 @@ export interface TopArgs extends Window {
 export interface TopEntry {
   key: string;
   count: number;
-  /** For names: how many of them were blocked. */
+  /** For names and clients: how many of them were blocked; for rules and lists: the blocks they decided. */
   blocked?: number;
+  /** For rules and lists: the answers an allow rule of theirs let through. */
+  allowed?: number;
   /** For blocked names: the most recent rule and its lists. */
   rule?: string | null;
   lists?: string[];
@@ -154,10 +165,22 @@ export interface Page {
   partial: boolean;
 }
 
+export interface HitCounts {
+  blocked: number;
+  allowed: number;
+}
+
 export interface ListHits {
   list: string;
-  total: number;
-  window: number;
+  /** Over everything the log keeps. */
+  total: HitCounts;
+  window: HitCounts;
+}
+
+export interface RuleHits {
+  rule: string;
+  total: HitCounts;
+  window: HitCounts;
 }
 
 export interface StoreSize {
@@ -173,6 +196,8 @@ export interface ReadApi {
   top(args: TopArgs): TopEntry[];
   page(args: PageArgs): Page;
   listHits(args: Window): ListHits[];
+  /** Hits of the given rules (as their reasons read, e.g. `@@||name^ (user-allow)`), in the order asked. */
+  ruleHits(args: Window & { rules: string[] }): RuleHits[];
   size(args: Record<string, never>): StoreSize;
 }
 

@@ -13,7 +13,7 @@ try {
   store = QueryLogStore.open({ ...(workerData as StoreConfig), catalog: VendorCatalog.load() });
   port.postMessage({ hello: true, ok: true, setAside: store.setAside } satisfies WorkerHello);
 } catch (err) {
-  port.postMessage({ hello: true, ok: false, error: (err as Error).message } satisfies WorkerHello);
+  port.postMessage({ hello: true, ok: false, error: (err as Error).message, code: (err as { code?: string }).code } satisfies WorkerHello);
 }
 
 port.on('message', (req: WorkerRequest) => {
@@ -37,7 +37,7 @@ port.on('message', (req: WorkerRequest) => {
         break;
     }
   } catch (err) {
-    reply = { seq: req.seq, ok: false, error: (err as Error).message };
+    reply = { seq: req.seq, ok: false, error: (err as Error).message, code: (err as { code?: string }).code };
   }
   port.postMessage(reply);
 });

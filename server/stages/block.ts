@@ -17,8 +17,15 @@ export function blockStage(decide: Decider, sinkhole: Sinkhole): Stage {
     // for its CNAME target would undo the allow (AdGuard Home and Blocky behave the same).
     if (d && d.action === 'allow') return next(query);
     const result = next(query);
-    return isPromise(result) ? result.then((a) => inspectCnames(a, query, decide, sinkhole)) : inspectCnames(result, query, decide, sinkhole);
+    const allow = d && d.action === 'allow' ? d : null;
+    return isPromise(result) ? result.then((a) => allowed(inspectCnames(a, query, decide, sinkhole), allow)) : allowed(inspectCnames(result, query, decide, sinkhole), allow);
   };
+}
+
+/** Marks an answer an allow rule let through (its hits are counted per rule and list). */
+function allowed(answer: Answer, allow: BlockDecision | null): Answer {
+  if (allow && answer.outcome !== 'blocked') answer.allowedBy = allow;
+  return answer;
 }
 
 function blocked(query: Query, sinkhole: Sinkhole, reason: string, vendor: string | null): Answer {
