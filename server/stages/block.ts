@@ -13,18 +13,19 @@ export function blockStage(decide: Decider, sinkhole: Sinkhole): Stage {
   return (next: Handler) => (query: Query) => {
     const d = decide(query.q.name);
     if (d && d.action === 'block') return blocked(query, sinkhole, d.reason, d.vendor);
-    // A name someone allowed on purpose is answered as the upstream resolves it: re-blocking it
-    // for its CNAME target would undo the allow (AdGuard Home and Blocky behave the same).
-    if (d && d.action === 'allow') return next(query);
     const result = next(query);
-    const allow = d && d.action === 'allow' ? d : null;
-    return isPromise(result) ? result.then((a) => allowed(inspectCnames(a, query, decide, sinkhole), allow)) : allowed(inspectCnames(result, query, decide, sinkhole), allow);
+    if (d && d.action === 'allow') {
+      // A name someone allowed on purpose is answered as the upstream resolves it: re-blocking it
+      // for its CNAME target would undo the allow (AdGuard Home and Blocky behave the same).
+      return isPromise(result) ? result.then((a) => allowed(a, d)) : allowed(result, d);
+    }
+    return isPromise(result) ? result.then((a) => inspectCnames(a, query, decide, sinkhole)) : inspectCnames(result, query, decide, sinkhole);
   };
 }
 
 /** Marks an answer an allow rule let through (its hits are counted per rule and list). */
-function allowed(answer: Answer, allow: BlockDecision | null): Answer {
-  if (allow && answer.outcome !== 'blocked') answer.allowedBy = allow;
+function allowed(answer: Answer, allow: BlockDecision): Answer {
+  if (answer.outcome !== 'blocked') answer.allowedBy = allow;
   return answer;
 }
 
