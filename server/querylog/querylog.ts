@@ -2,7 +2,7 @@
 // a timer that hands the buffered rows to the writer once per flush interval (earlier only when
 // the buffer is three quarters full, i.e. beyond the rate it was sized for), background pruning,
 // and reads for the HTTP API. A log that cannot write says so once, and DNS goes on.
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../common/config.js';
@@ -281,8 +281,11 @@ export class QueryLog {
   /** One clear line when the log starts failing (not one per batch); /api/health carries it while it lasts. */
   private writeFailed(err: unknown, what: string): void {
     const why = storageProblem(err, this.st.path ?? 'the in-memory log');
+    // One line when writes start failing, and one more whenever the cause reads differently (a
+    // disk error first, then the read-only remount it triggered), never one per batch.
+    const changed = why !== this.st.lastError;
     this.st.lastError = why;
-    if (this.st.failing) return;
+    if (this.st.failing && !changed) return;
     this.st.failing = true;
     this.opts.log.error(`the query log cannot write: ${why}; DNS goes on, queries are not logged until this is fixed`, { path: this.st.path, while: what });
   }
@@ -293,6 +296,9 @@ export function storageProblem(err: unknown, path: string): string {
   const e = err as { code?: string; message?: string };
   const code = e.code ?? '';
   const message = e.message ?? String(err);
+  // SQLite often reports only "disk I/O error" or "unable to open": the folder itself says more.
+  const folder = path.startsWith('/') || path.startsWith('.') ? folderProblem(dirname(path)) : null;
+  if (folder) return `${folder}: ${path} cannot be written (${code || message})`;
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EFBIG' || /disk is full|ENOSPC|EFBIG/.test(message)) return `no space left for ${path} (${code || message})`;
   if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || /readonly|read-only/.test(message)) return `${path} is read-only (${code || message})`;
   if (code.startsWith('SQLITE_CANTOPEN') || /unable to open/.test(message)) return `${path} cannot be opened or created: check that its folder exists and is writable (${code || message})`;
@@ -316,4 +322,29 @@ export function queryLogOptions(config: Config, dataDir: string, catalog: Vendor
     log,
     describeBlock,
   };
+}
+
+/**
+ * Why a folder cannot take writes (read-only, no permission, no space left), or null. It writes
+ * and removes a small file: access(W_OK) is not enough, because an ext4 file system that hit an
+ * error refuses writes ("emergency read-only") while its mount still says rw.
+ */
+export function folderProblem(dir: string): string | null {
+  const probe = join(dir, `.hushdns-write-check-${process.pid}`);
+  try {
+    writeFileSync(probe, 'x');
+    unlinkSync(probe);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `the data folder ${dir} is read-only (EROFS)`;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return `the data folder ${dir} is full (${code})`;
+    if (code === 'ENOENT') return `the data folder ${dir} does not exist`;
+    return `the data folder ${dir} is not writable (${code})`;
+  }
+  try {
+    if (statfsSync(dir).bavail === 0) return `the data folder ${dir} is full (no space left on its file system)`;
+  } catch {
+    // statfs is informative only
+  }
+  return null;
 }
