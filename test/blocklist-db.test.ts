@@ -25,7 +25,10 @@ import {
 } from '../common/decision.js';
 import { isSameOrSubdomain, treeSortKey } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, SCHEMA_VERSION, STRONG, STRONG_SELF, Scope } from '../common/schema.js';
+import { compile } from '../compiler/compile.js';
 import { exportTable, type ExportFormat } from '../compiler/export.js';
+import { fromArgument } from '../compiler/sources.js';
+import { VendorCatalog } from '../common/vendors.js';
 import { BlocklistWriter, type WriteStats } from '../compiler/write-db.js';
 import { Blocklist, BlocklistError, BlocklistHandle, type BlocklistInfo } from '../server/blocklist.js';
 
@@ -748,7 +751,6 @@ describe('exporting the table (compiler/export.ts)', () => {
       'server:',
       'local-zone: "tracker.example.com." always_nxdomain',
       'local-zone: "cdn.tracker.example.com." always_transparent',
-      'local-zone: "ads.example.net." transparent',
       'local-data: "ads.example.net. A 0.0.0.0"',
       'local-data: "ads.example.net. AAAA ::"',
       'local-zone: "user.example.org." always_nxdomain',
@@ -810,6 +812,113 @@ describe('exporting the table (compiler/export.ts)', () => {
       { numRuns: 40, seed: 7 },
     );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Export → compile: every export format read back by hushdns's own parsers gives the table's
+// decisions (the adblock `|name^` bug widened exact rules into subtrees on the way back).
+
+/** A claim as an adblock line, the syntax the table's model comes from. */
+function adblockLine(c: Claim): string {
+  return `${c.action === 'allow' ? '@@' : ''}${c.scope === 'subtree' ? '||' : '|'}${c.name}^${c.strong ? '$important' : ''}`;
+}
+
+const EMPTY_CATALOG = new VendorCatalog([]);
+
+/** Compiles list files with the real pipeline (parsers, normalise, writer) into a fresh folder. */
+async function compileFiles(files: { path: string; format: string }[]): Promise<string> {
+  const dir = freshDir();
+  await compile({
+    dataDir: dir,
+    sources: files.map((f) => fromArgument(`${f.path}#${f.format}`, 'cli', [])),
+    level: 'standard',
+    exclude: [],
+    allow: [],
+    deny: [],
+    fetch: { timeoutMs: 1000, maxBytes: 1 << 20, concurrency: 1, retries: 0 },
+    compilerVersion: 'round-trip',
+    catalog: EMPTY_CATALOG,
+  });
+  return join(dir, BLOCKLIST_FILE);
+}
+
+/** Compiles `claims` from adblock lists (one per source), exports `format` and compiles the export. */
+async function roundTrip(claims: Claim[], format: ExportFormat): Promise<{ original: string; again: string; lossy: number; text: string }> {
+  const dir = freshDir();
+  const bySource = new Map<number, string[]>();
+  for (const c of claims) bySource.set(c.source ?? 0, [...(bySource.get(c.source ?? 0) ?? []), adblockLine(c)]);
+  const lists = [...bySource].map(([source, lines]) => {
+    const path = join(dir, `${SOURCE_NAMES[source]}.txt`);
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    return { path, format: 'adblock' };
+  });
+  const original = await compileFiles(lists);
+  const exported = await exportText(original, format);
+  const exportPath = join(dir, `export.${format}`);
+  writeFileSync(exportPath, exported.text);
+  const again = await compileFiles([{ path: exportPath, format }]);
+  return { original, again, lossy: exported.lossy, text: exported.text };
+}
+
+function decisionsDiffer(a: string, b: string, names: string[]): string[] {
+  const ta = Blocklist.open(a);
+  const tb = Blocklist.open(b);
+  try {
+    return names.filter((n) => (ta.decide(n).action === 'block') !== (tb.decide(n).action === 'block'));
+  } finally {
+    ta.close();
+    tb.close();
+  }
+}
+
+describe('export → compile with our own parsers', () => {
+  const universe = ['example.org', 'a.example.org', 'b.example.org', 'a.a.example.org', 'b.a.example.org', 'a.b.example.org', 'example.net', 'a.example.net'];
+  const probeNames = [...universe, ...universe.map((n) => `z.${n}`)];
+  const claimArb = (strong: boolean) =>
+    fc.record({
+      name: fc.constantFrom(...universe),
+      action: fc.constantFrom<Action>('block', 'allow'),
+      scope: fc.constantFrom<ClaimScope>('exact', 'subtree'),
+      strong: strong ? fc.boolean() : fc.constant(false),
+      source: fc.integer({ min: 0, max: 2 }),
+    });
+
+  it('reads |name^ back as the exact name it was written for', async () => {
+    const { again, text } = await roundTrip([{ name: 'ads.example.org', action: 'block', scope: 'exact' }], 'adblock');
+    expect(text).toContain('|ads.example.org^');
+    const t = Blocklist.open(again);
+    try {
+      expect(t.decide('ads.example.org').action).toBe('block');
+      expect(t.decide('www.ads.example.org').action).toBe('none');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('gives the same decisions in every format that reports no loss (random tables, plain claims)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(claimArb(false), { minLength: 1, maxLength: 10 }), async (cs) => {
+        for (const format of FORMATS) {
+          const { original, again, lossy, text } = await roundTrip(cs, format);
+          if (format !== 'adblock' && format !== 'rpz' && lossy > 0) continue;
+          const differ = decisionsDiffer(original, again, probeNames);
+          if (differ.length > 0) throw new Error(`${format}: ${differ.join(', ')} decided differently after export and compile; claims ${JSON.stringify(cs)}\n${text}`);
+        }
+      }),
+      { numRuns: 25, seed: 11 },
+    );
+  }, 120_000);
+
+  it('gives the same decisions through adblock with $important claims too (random tables)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(claimArb(true), { minLength: 1, maxLength: 10 }), async (cs) => {
+        const { original, again, text } = await roundTrip(cs, 'adblock');
+        const differ = decisionsDiffer(original, again, probeNames);
+        if (differ.length > 0) throw new Error(`adblock: ${differ.join(', ')} decided differently; claims ${JSON.stringify(cs)}\n${text}`);
+      }),
+      { numRuns: 25, seed: 12 },
+    );
+  }, 120_000);
 });
 
 /** Names the fixture's lossy hosts/domains/dnsmasq output cannot get right. */
