@@ -86,6 +86,26 @@ export function normaliseName(input: string): NameResult {
   return { ok: true, name };
 }
 
+/**
+ * A name as typed by a person (`hushdns why Bücher.Example.`, an exclusion): lowercase, IDN as
+ * punycode, no trailing dot, within the length and character rules. Unlike normaliseName it does
+ * not ask whether the name may be a rule: `why com` or `why localhost` are fair questions.
+ */
+export function canonicalName(input: string): NameResult {
+  let name = input.trim();
+  if (name.length > 1 && name.charCodeAt(name.length - 1) === Ch.Dot) name = name.slice(0, -1);
+  if (name.length === 0) return { ok: false, reason: 'empty' };
+  if (/[^\x00-\x7f]/.test(name)) {
+    if (name.length > 4 * MAX_NAME) return { ok: false, reason: 'too-long' };
+    name = domainToASCII(name.toLowerCase());
+    if (name === '') return { ok: false, reason: 'bad-idn' };
+  } else {
+    name = name.toLowerCase();
+  }
+  const structural = checkStructure(name);
+  return structural ? { ok: false, reason: structural } : { ok: true, name };
+}
+
 /** Length, label and character rules of RFC 1035/1123 (plus `_`) on an already-lowercased name. */
 function checkStructure(name: string): InvalidNameReason | null {
   if (name.length > MAX_NAME) return 'too-long';

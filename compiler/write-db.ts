@@ -49,6 +49,12 @@ export interface WriteStats {
   path: string;
 }
 
+/** A point in the staging to roll back to (BlocklistWriter.mark). */
+export interface WriterMark {
+  readonly name: string;
+  readonly entries: number;
+}
+
 export type FinishPhase = 'sources' | 'rules' | 'bloom' | 'sync' | 'swap' | 'done';
 
 export interface FinishOptions {
@@ -78,9 +84,6 @@ const FINAL_CACHE_KIB = 8 * 1024;
 /** Temp files of writers that are running in this process, which stale-file cleanup must spare. */
 const activeTempFiles = new Set<string>();
 
-/** Tables above this size get no added/removed count in the report (it would cost seconds). */
-export const DIFF_MAX_RULES = 300_000;
-
 export class BlocklistWriter {
   private readonly sources: (SourceRecord & { id: number })[] = [];
   private readonly vendorIds = new Map<string, number>();
@@ -92,8 +95,7 @@ export class BlocklistWriter {
   private readonly insertOne: Database.Statement;
   private readonly insertPattern: Database.Statement;
   private state: 'open' | 'finished' | 'aborted' = 'open';
-  private previousEntries: Map<string, number> | null = null;
-  private diff: { added: number | null; removed: number | null } | null = null;
+  private marks = 0;
 
   private constructor(
     readonly dataDir: string,
@@ -193,6 +195,33 @@ export class BlocklistWriter {
     this.insertPattern.run(kind, pattern, action === 'allow' ? 1 : 0, sourceId);
   }
 
+  /**
+   * Remembers the staging state so that everything added after it can be taken back (a fresh
+   * download that turns out to be unusable gives way to the source's last good copy).
+   */
+  mark(): WriterMark {
+    this.assertOpen();
+    this.flushBatch();
+    const name = `m${++this.marks}`;
+    this.stage!.exec(`SAVEPOINT ${name}`);
+    return { name, entries: this.entries };
+  }
+
+  /** Drops every rule and pattern added since `mark`; the mark stays usable. */
+  rollbackTo(mark: WriterMark): void {
+    this.assertOpen();
+    this.bufLen = 0;
+    this.stage!.exec(`ROLLBACK TO ${mark.name}`);
+    this.entries = mark.entries;
+  }
+
+  /** Keeps what was added since `mark` and forgets the mark. */
+  release(mark: WriterMark): void {
+    this.assertOpen();
+    this.flushBatch();
+    this.stage!.exec(`RELEASE ${mark.name}`);
+  }
+
   /** Merge, compress, Bloom filter, meta, fsync, atomic swap. */
   finish(meta: FinishOptions): WriteStats {
     this.assertOpen();
@@ -244,7 +273,6 @@ export class BlocklistWriter {
       meta.onPhase?.('sync');
       fsyncPath(this.tmpPath);
       const bytes = statSync(this.tmpPath).size;
-      this.previousEntries = readSourceEntries(this.livePath);
 
       meta.onPhase?.('swap');
       swapIntoPlace(this.dataDir, this.tmpPath, this.livePath);
@@ -273,43 +301,6 @@ export class BlocklistWriter {
     this.closeStage();
     if (this.state !== 'finished') rmSync(this.tmpPath, { force: true });
     activeTempFiles.delete(this.tmpPath);
-  }
-
-  /** Entries per source name in the table this compile replaced (empty when there was none). */
-  previousSourceEntries(): Map<string, number> {
-    return this.previousEntries ?? new Map();
-  }
-
-  /**
-   * Names added and removed compared with the table this compile replaced (now at
-   * blocklist.prev.sqlite). Computed on first call: one index probe per row of each table.
-   */
-  lastDiff(): { added: number | null; removed: number | null } {
-    if (this.diff) return this.diff;
-    this.diff = { added: null, removed: null };
-    if (this.state !== 'finished') return this.diff;
-    const prevPath = join(this.dataDir, BLOCKLIST_PREV_FILE);
-    if (!existsSync(prevPath)) return this.diff;
-    let db: Database.Database | null = null;
-    try {
-      db = new Database(this.livePath, { readonly: true, fileMustExist: true });
-      db.prepare('ATTACH DATABASE ? AS prev').run(prevPath);
-      if (db.pragma('prev.user_version', { simple: true }) !== SCHEMA_VERSION) return this.diff;
-      const count = (schema: string) => Number(db!.prepare(`SELECT value FROM ${schema}.meta WHERE key = ?`).pluck().get(Meta.Rules));
-      const now = count('main');
-      const before = count('prev');
-      // One join costs ~0.8 s per million rows: above DIFF_MAX_RULES the report leaves it out
-      // rather than slow every big compile (the counts per source still show the change).
-      if (!(now <= DIFF_MAX_RULES && before <= DIFF_MAX_RULES)) return this.diff;
-      const added = db.prepare('SELECT count(*) FROM main.rule n WHERE NOT EXISTS (SELECT 1 FROM prev.rule p WHERE p.key = n.key)').pluck().get() as number;
-      // Every name is either new or shared, so the names gone follow from the counts.
-      this.diff = { added, removed: before - (now - added) };
-    } catch {
-      // A previous table we cannot read has no diff to report.
-    } finally {
-      db?.close();
-    }
-    return this.diff;
   }
 
   private assertOpen(): void {
@@ -511,15 +502,32 @@ function swapIntoPlace(dataDir: string, tmpPath: string, livePath: string): void
   }
 }
 
-/** Entries per source in an existing table, or an empty map when there is none we can read. */
-function readSourceEntries(path: string): Map<string, number> {
-  const out = new Map<string, number>();
+/** What a table says about one of its sources, for the next build's report and checks. */
+export interface PreviousSource {
+  /** Rules the source contributed. */
+  entries: number;
+  /** Valid rules and patterns the list held before exclusions and inclusions (older tables: entries). */
+  valid: number;
+}
+
+/** The sources of an existing table by name, or an empty map when there is none we can read. */
+export function readPreviousSources(path: string): Map<string, PreviousSource> {
+  const out = new Map<string, PreviousSource>();
   if (!existsSync(path)) return out;
   let db: Database.Database | null = null;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
     if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) return out;
-    for (const row of db.prepare('SELECT name, entries FROM source').all() as { name: string; entries: number }[]) out.set(row.name, row.entries);
+    for (const row of db.prepare('SELECT name, entries, detail FROM source').all() as { name: string; entries: number; detail: string | null }[]) {
+      let valid = row.entries;
+      try {
+        const d = row.detail === null ? null : (JSON.parse(row.detail) as { valid?: unknown });
+        if (typeof d?.valid === 'number') valid = d.valid;
+      } catch {
+        // A detail column we cannot read leaves the entry count as the best measure.
+      }
+      out.set(row.name, { entries: row.entries, valid });
+    }
   } catch {
     // An unreadable previous table only means no deltas in the report.
   } finally {

@@ -29,7 +29,8 @@ import { compile } from '../compiler/compile.js';
 import { exportTable, type ExportFormat } from '../compiler/export.js';
 import { fromArgument } from '../compiler/sources.js';
 import { VendorCatalog } from '../common/vendors.js';
-import { BlocklistWriter, type WriteStats } from '../compiler/write-db.js';
+import { diffTables } from '../compiler/diff.js';
+import { BlocklistWriter, readPreviousSources, type WriteStats } from '../compiler/write-db.js';
 import { Blocklist, BlocklistError, BlocklistHandle, type BlocklistInfo } from '../server/blocklist.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -313,8 +314,15 @@ describe('writing the table (compiler/write-db.ts)', () => {
     w.addRule('new.example.com', 'block', 'subtree', false, a, null);
     w.addRule('kept.example.com', 'block', 'subtree', false, a, null);
     w.finish({ compilerVersion: 'new' });
-    expect(w.previousSourceEntries().get('list-b')).toBe(0);
-    expect(w.lastDiff()).toEqual({ added: 1, removed: 1 });
+    expect(readPreviousSources(join(dir, BLOCKLIST_PREV_FILE)).get('list-b')).toEqual({ entries: 0, valid: 0 });
+    const diff = diffTables(join(dir, BLOCKLIST_FILE), join(dir, BLOCKLIST_PREV_FILE));
+    expect(diff.counted && { added: diff.added, removed: diff.removed, bySource: Object.fromEntries(diff.bySource) }).toEqual({
+      added: 1,
+      removed: 1,
+      // kept.example.com moved from list-b to list-a; old.example.com (list-a) went away.
+      bySource: { 'list-a': { added: 2, removed: 1 }, 'list-b': { added: 0, removed: 1 } },
+    });
+    expect(diffTables(join(dir, BLOCKLIST_FILE), join(dir, BLOCKLIST_PREV_FILE), 1)).toEqual({ counted: false, why: expect.stringMatching(/not counted above 1 rules/) });
     expect([...rowsOf(join(dir, BLOCKLIST_PREV_FILE)).keys()].sort()).toEqual(['kept.example.com', 'old.example.com']);
     expect([...rowsOf(join(dir, BLOCKLIST_FILE)).keys()].sort()).toEqual(['kept.example.com', 'new.example.com']);
   });
