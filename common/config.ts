@@ -94,7 +94,7 @@ export const FIELDS = {
     scope: 'compile',
     help: 'Config file only: when set, only list entries that match are kept (every source): exact name, *.wildcard or /regex/',
   },
-  'local-records': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: your own answers, as {name, type: A|AAAA|CNAME|PTR, value, ttl?}' },
+  'local-records': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: your own answers, as {name, type: A|AAAA|CNAME|PTR|TXT, value, ttl?}' },
   devices: {
     kind: 'map',
     default: {},
