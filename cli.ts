@@ -16,10 +16,7 @@ import { compileSettings } from './compiler/settings.js';
 import { SourceError } from './compiler/sources.js';
 import { MatcherError } from './compiler/transforms/matchers.js';
 import { Blocklist, BlocklistError } from './server/blocklist.js';
-import { runHealthCheck } from './server/health-check.js';
 import { ListenError } from './server/listen/errors.js';
-import { startServer } from './server/server.js';
-import { parseLocalRecords } from './server/stages/local.js';
 import { parseUpstream } from './server/upstream/spec.js';
 
 type Scope = 'serve' | 'compile';
@@ -114,7 +111,8 @@ export async function runCompile(argv: Record<string, unknown>, json: boolean, l
  * Every check `serve` and `compile` make before they start, with the problems of both reported
  * together. The serve-side part calls the parsers serve uses (upstreams, local records).
  */
-function checkConfig(loaded: LoadedConfig): string[] {
+async function checkConfig(loaded: LoadedConfig): Promise<string[]> {
+  const { parseLocalRecords } = await import('./server/stages/local.js');
   const config = loaded.config;
   const problems: string[] = [];
   (config.upstream as string[]).forEach((u, i) => {
@@ -151,6 +149,8 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'serve'),
       async (argv) => {
         const loaded = configFrom(argv);
+        // The server's modules (undici, the wire layer) load only for the commands that use them.
+        const { startServer } = await import('./server/server.js');
         await startServer(loaded, { installSignals: true });
       },
     )
@@ -203,10 +203,10 @@ async function main(): Promise<void> {
     )
     .command('config <action>', 'Check or print the effective configuration', (y) =>
       withConfigFlags(y.positional('action', { choices: ['check', 'print'] as const, demandOption: true }), 'serve', 'compile'),
-      (argv) => {
+      async (argv) => {
         const loaded = configFrom(argv);
         if (argv.action === 'check') {
-          const problems = checkConfig(loaded);
+          const problems = await checkConfig(loaded);
           if (problems.length > 0) throw new ConfigError(problems);
           process.stdout.write(`configuration OK${loaded.file ? ` (${loaded.file})` : ''}\n`);
           return;
@@ -225,6 +225,7 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'serve').option('timeout', { type: 'number', default: 2000, describe: 'Milliseconds to wait' }),
       async (argv) => {
         const loaded = configFrom(argv);
+        const { runHealthCheck } = await import('./server/health-check.js');
         process.exitCode = await runHealthCheck(loaded.config, argv.timeout);
       },
     )

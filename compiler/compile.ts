@@ -2,6 +2,7 @@
 // canary guard (read-list.ts) → writer: dedupe, compress, Bloom filter, atomic swap → report.
 // Lists are streamed line by line; only the writer's bounded SQLite staging holds entries, so
 // memory does not grow with list size.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { normaliseName } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
@@ -96,7 +97,7 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
   const livePath = join(opts.dataDir, BLOCKLIST_FILE);
   const previous = readPreviousSources(livePath);
   const fetched = await fetchRemote(opts);
-  const writer = BlocklistWriter.create(opts.dataDir);
+  const writer = BlocklistWriter.create(opts.dataDir, { expectedNames: estimateNames(opts, fetched) });
   const reports: SourceReport[] = [];
   const warnings: string[] = [];
   const vendors = vendorLookup(catalog);
@@ -171,6 +172,22 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
     // Fresh downloads a failed compile never looked at stay out of the cache.
     for (const fr of fetched.values()) await fr.pending?.reject('the compile stopped before reading it').catch(() => {});
   }
+}
+
+/** List lines run 15-30 bytes (a hosts line about 25); the estimate only sizes the Bloom filter. */
+const BYTES_PER_ENTRY = 20;
+
+function estimateNames(opts: CompileOptions, fetched: Map<string, FetchResult>): number {
+  let bytes = 0;
+  for (const spec of opts.sources) {
+    const path = spec.url ? fetched.get(spec.id)?.path : spec.path;
+    try {
+      if (path) bytes += statSync(path).size;
+    } catch {
+      // A list that cannot be read fails when it is parsed; it holds no names.
+    }
+  }
+  return Math.ceil(bytes / BYTES_PER_ENTRY) + opts.allow.length + opts.deny.length;
 }
 
 async function fetchRemote(opts: CompileOptions): Promise<Map<string, FetchResult>> {

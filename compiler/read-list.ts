@@ -3,7 +3,7 @@
 // counting everything that was left out and why. Streams the file; holds one chunk of lines.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { normaliseName } from '../common/names.js';
+import { lastTwoLabelsHash, normaliseName } from '../common/names.js';
 import type { VendorCatalog } from '../common/vendors.js';
 import { splitLineBatches, splitLinesSync, TOO_LONG_LINE } from './lines.js';
 import { allowListParser, curatedParser } from './parse/curated.js';
@@ -121,7 +121,8 @@ export async function readList(path: string, ctx: ListContext): Promise<ListCoun
         }
         counts.valid++;
         const name = n.name;
-        const dropped = filter.rule(name);
+        const tail = lastTwoLabelsHash(name);
+        const dropped = filter.rule(name, tail);
         if (dropped !== null) {
           if (dropped === 'excluded') counts.excluded++;
           else if (dropped === 'not-included') counts.notIncluded++;
@@ -129,7 +130,7 @@ export async function readList(path: string, ctx: ListContext): Promise<ListCoun
           return;
         }
         const scope = widen && item.scope === 'exact' ? 'subtree' : item.scope;
-        writer.addRule(name, actionOverride ?? item.action, scope, item.important === true, sourceId, vendor ?? vendors(name));
+        writer.addRule(name, actionOverride ?? item.action, scope, item.important === true, sourceId, vendor ?? vendors(name, tail));
         counts.entries++;
       }
     }
@@ -172,29 +173,22 @@ async function sampleLines(path: string): Promise<string[]> {
   }
 }
 
-/** The vendor id of a name (vendor catalog, longest suffix), or null. Hot: once per list entry. */
-export type VendorLookup = (name: string) => string | null;
+/** The vendor id of a name (vendor catalog, longest suffix) whose lastTwoLabelsHash is `tail`, or null. Hot: once per list entry. */
+export type VendorLookup = (name: string, tail: number) => string | null;
 
 /**
  * catalog.vendorOf with a quick miss: every vendor suffix has at least two labels, so a name whose
  * last two labels end no suffix belongs to no vendor, which is what almost every name of a big
- * public list is. One slice and one set lookup instead of one per label.
+ * public list is. That test hashes the last two labels in place, and only a hash that some suffix
+ * shares leads to the real lookup.
  */
 export function vendorLookup(catalog: VendorCatalog): VendorLookup {
-  const tails = new Set<string>();
-  let single = false;
+  const tails = new Set<number>();
   for (const v of catalog.vendors) {
     for (const s of v.suffixes) {
-      const dot = s.lastIndexOf('.');
-      if (dot === -1) single = true;
-      else tails.add(s.slice(s.lastIndexOf('.', dot - 1) + 1));
+      if (!s.includes('.')) return (name) => catalog.vendorOf(name)?.id ?? null;
+      tails.add(lastTwoLabelsHash(s));
     }
   }
-  if (single) return (name) => catalog.vendorOf(name)?.id ?? null;
-  return (name) => {
-    const last = name.lastIndexOf('.');
-    if (last === -1) return null;
-    const tail = name.slice(name.lastIndexOf('.', last - 1) + 1);
-    return tails.has(tail) ? (catalog.vendorOf(name)?.id ?? null) : null;
-  };
+  return (name, tail) => (tails.has(tail) ? (catalog.vendorOf(name)?.id ?? null) : null);
 }

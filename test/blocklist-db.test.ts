@@ -61,8 +61,8 @@ interface Pattern {
 
 const SOURCE_NAMES = ['list-a', 'list-b', 'list-c', 'user'];
 
-function writeTable(dir: string, claims: Claim[], opts: { patterns?: Pattern[]; compilerVersion?: string } = {}): WriteStats {
-  const w = BlocklistWriter.create(dir);
+function writeTable(dir: string, claims: Claim[], opts: { patterns?: Pattern[]; compilerVersion?: string; expectedNames?: number } = {}): WriteStats {
+  const w = BlocklistWriter.create(dir, { expectedNames: opts.expectedNames });
   const ids = SOURCE_NAMES.map((name, i) =>
     w.addSource({ name, url: `https://lists.example.net/${name}.txt`, format: i === 1 ? 'hosts' : 'adblock', vendor: i === 2 ? 'acme' : null, status: 'fresh', entries: 0 }),
   );
@@ -165,6 +165,14 @@ describe('decision rules (common/decision.ts)', () => {
       }),
       { numRuns: 300 },
     );
+    // Anything a caller may pass: empty labels, Latin-1 and wider characters, overlong input.
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', '.', '-', 'é', '€', '\u0001', 'Z'), maxLength: 40 }), (name) => {
+        expect(treeKey(name)).toBe(treeSortKey(name));
+      }),
+      { numRuns: 500 },
+    );
+    for (const name of ['', '.', 'a.', '.a', 'a..b', 'x'.repeat(2000), `${'y'.repeat(600)}.${'z'.repeat(600)}`]) expect(treeKey(name)).toBe(treeSortKey(name));
   });
 });
 
@@ -265,11 +273,13 @@ describe('writing the table (compiler/write-db.ts)', () => {
     expect(checkAgainstDefinition(['example.org', 'a.example.org', 'b.a.example.org', 'example.net'], 12, 200, 4242)).toBeGreaterThan(0);
   });
 
-  it('writes a Bloom filter with no false negatives over every row', () => {
+  // The filter is fed while entries are staged and folded to size at the end; sized too small
+  // (10 names expected) it is built again from the rows, sized far too big it folds down.
+  it.each([undefined, 10, 50_000_000])('writes a Bloom filter with no false negatives over every row (expected names: %s)', (expectedNames) => {
     const dir = freshDir();
     const claims: Claim[] = [];
     for (let i = 0; i < 5000; i++) claims.push({ name: `h${i}.d${i % 97}.example.com`, action: i % 10 === 0 ? 'allow' : 'block', scope: i % 2 ? 'subtree' : 'exact' });
-    const stats = writeTable(dir, claims);
+    const stats = writeTable(dir, claims, { expectedNames });
     const db = new Database(stats.path, { readonly: true });
     try {
       const { bits, hashes } = db.prepare('SELECT bits, hashes FROM bloom').get() as { bits: Buffer; hashes: number };
@@ -280,6 +290,9 @@ describe('writing the table (compiler/write-db.ts)', () => {
       let falsePositives = 0;
       for (let i = 0; i < 5000; i++) if (bloom.mayContain(treeKey(`other${i}.example.net`))) falsePositives++;
       expect(falsePositives).toBeLessThan(250);
+      // 10 to 20 bits a name, never the staging size.
+      expect(bits.length * 8).toBeGreaterThanOrEqual(10 * stats.rules);
+      expect(bits.length * 8).toBeLessThanOrEqual(2 * 10 * (stats.rules + stats.compressed));
     } finally {
       db.close();
     }

@@ -4,12 +4,18 @@
 // a special name or anything below it: dropping it would unblock everything else it was listed for
 // (a regex `icloud\.com$` also covers the Private Relay names), and keeping it as it is lets
 // `hushdns why` report the canary as blocked by a list, the signal that switches browsers to DoH.
+import { lastTwoLabelsHash } from '../../common/names.js';
 import { SPECIAL_NAMES, isSpecialName } from '../../common/special-names.js';
 import { globToRegExp } from '../../server/blocklist.js';
 
-export { isSpecialName };
-
 const SPECIALS: readonly string[] = [SPECIAL_NAMES.dohCanary, ...SPECIAL_NAMES.privateRelay, SPECIAL_NAMES.ddr];
+/** The last two labels of every special name: a name that ends in none of them is not special. */
+const SPECIAL_TAILS = new Set(SPECIALS.map(lastTwoLabelsHash));
+
+/** isSpecialName for a list entry whose lastTwoLabelsHash is `tail`. Hot: once per entry. */
+export function isSpecialEntry(name: string, tail: number): boolean {
+  return SPECIAL_TAILS.has(tail) && isSpecialName(name);
+}
 
 /** A special name and a name below it: a pattern that matches neither cannot decide either. */
 const PROBES: readonly (readonly [special: string, probe: string])[] = SPECIALS.flatMap((s) => [

@@ -1,7 +1,7 @@
 // What happens to one normalised list entry before it reaches the writer, in the fixed order of
 // issue 2: exclusions and inclusions (global and per source), then the canary guard. Dedupe and
 // compress follow in the writer (write-db.ts).
-import { guardPattern, isSpecialName, type GuardedPattern } from './canary.js';
+import { guardPattern, isSpecialEntry, type GuardedPattern } from './canary.js';
 import { MatcherError, compileMatcher, type MatcherKind, type NameMatcher } from './matchers.js';
 
 export interface Matchers {
@@ -22,13 +22,13 @@ export class EntryFilter {
     this.plain = !global.exclude && !global.include && !source.exclude && !source.include;
   }
 
-  /** null: keep the rule for `name`. Hot: once per list entry. */
-  rule(name: string): Dropped | null {
+  /** null: keep the rule for `name` (`tail`: its lastTwoLabelsHash). Hot: once per list entry. */
+  rule(name: string, tail: number): Dropped | null {
     if (!this.plain) {
       const dropped = this.match(name);
       if (dropped) return dropped;
     }
-    return isSpecialName(name) ? 'special' : null;
+    return isSpecialEntry(name, tail) ? 'special' : null;
   }
 
   /**
