@@ -238,11 +238,12 @@ export function treeKey(name: string): string {
     if (i !== -1) KEY_SCRATCH[out++] = 1;
     end = i;
   }
-  return KEY_SCRATCH.toString('latin1', 0, out);
+  // latin1Slice is what toString('latin1') calls after its argument checks; this runs once per list entry.
+  return KEY_SCRATCH.latin1Slice(0, out);
 }
 
 /** Longest name the fast path takes (names are at most 253 characters; the rest is for callers that pass anything). */
-const KEY_SCRATCH = Buffer.allocUnsafe(1024);
+const KEY_SCRATCH = Buffer.allocUnsafe(1024) as Buffer & { latin1Slice(start: number, end: number): string };
 
 function treeKeyByConcat(name: string): string {
   let end = name.length;
