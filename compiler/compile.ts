@@ -12,7 +12,7 @@ import type { FetchResult } from './fetch.js';
 import { emptyCounts, readList, vendorLookup, type ListContext, type ListCounts } from './read-list.js';
 import type { SourceSpec } from './sources.js';
 import { EntryFilter, buildFilters } from './transforms/filter.js';
-import { BlocklistWriter, readPreviousSources, type PreviousSource, type SourceRecord } from './write-db.js';
+import { BlocklistWriter, readPreviousSources, type PreviousSource, type SourceRecord, type WriteStats } from './write-db.js';
 
 export interface CompileOptions {
   dataDir: string;
@@ -56,13 +56,7 @@ export interface CompileReport {
   /** False when the compile failed: the table at `path` is the one that was there before. */
   written: boolean;
   sources: SourceReport[];
-  totals: {
-    entries: number;
-    rules: number;
-    duplicates: number;
-    compressed: number;
-    patterns: number;
-    bytes: number;
+  totals: Pick<WriteStats, 'entries' | 'rules' | 'duplicates' | 'compressed' | 'patterns' | 'bytes'> & {
     added: number | null;
     removed: number | null;
     /** Why added/removed were not counted (null when they were, or when there was no previous build). */

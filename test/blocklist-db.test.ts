@@ -25,10 +25,8 @@ import {
 } from '../common/decision.js';
 import { isSameOrSubdomain, treeSortKey } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, SCHEMA_VERSION, STRONG, STRONG_SELF, Scope } from '../common/schema.js';
-import { compile } from '../compiler/compile.js';
 import { exportTable, type ExportFormat } from '../compiler/export.js';
-import { fromArgument } from '../compiler/sources.js';
-import { VendorCatalog } from '../common/vendors.js';
+import { compileLists } from './helpers/server.js';
 import { diffTables } from '../compiler/diff.js';
 import { BlocklistWriter, readPreviousSources, type WriteStats } from '../compiler/write-db.js';
 import { Blocklist, BlocklistError, BlocklistHandle, type BlocklistInfo } from '../server/blocklist.js';
@@ -844,41 +842,17 @@ function adblockLine(c: Claim): string {
   return `${c.action === 'allow' ? '@@' : ''}${c.scope === 'subtree' ? '||' : '|'}${c.name}^${c.strong ? '$important' : ''}`;
 }
 
-const EMPTY_CATALOG = new VendorCatalog([]);
-
-/** Compiles list files with the real pipeline (parsers, normalise, writer) into a fresh folder. */
-async function compileFiles(files: { path: string; format: string }[]): Promise<string> {
-  const dir = freshDir();
-  await compile({
-    dataDir: dir,
-    sources: files.map((f) => fromArgument(`${f.path}#${f.format}`, 'cli', [])),
-    level: 'standard',
-    exclude: [],
-    allow: [],
-    deny: [],
-    fetch: { timeoutMs: 1000, maxBytes: 1 << 20, concurrency: 1, retries: 0 },
-    compilerVersion: 'round-trip',
-    catalog: EMPTY_CATALOG,
-  });
-  return join(dir, BLOCKLIST_FILE);
-}
-
 /** Compiles `claims` from adblock lists (one per source), exports `format` and compiles the export. */
 async function roundTrip(claims: Claim[], format: ExportFormat): Promise<{ original: string; again: string; lossy: number; text: string }> {
-  const dir = freshDir();
-  const bySource = new Map<number, string[]>();
-  for (const c of claims) bySource.set(c.source ?? 0, [...(bySource.get(c.source ?? 0) ?? []), adblockLine(c)]);
-  const lists = [...bySource].map(([source, lines]) => {
-    const path = join(dir, `${SOURCE_NAMES[source]}.txt`);
-    writeFileSync(path, `${lines.join('\n')}\n`);
-    return { path, format: 'adblock' };
-  });
-  const original = await compileFiles(lists);
+  const lists: Record<string, string> = {};
+  for (const c of claims) lists[`${SOURCE_NAMES[c.source ?? 0]}.txt#adblock`] = `${lists[`${SOURCE_NAMES[c.source ?? 0]}.txt#adblock`] ?? ''}${adblockLine(c)}\n`;
+  const first = freshDir();
+  await compileLists(first, lists);
+  const original = join(first, BLOCKLIST_FILE);
   const exported = await exportText(original, format);
-  const exportPath = join(dir, `export.${format}`);
-  writeFileSync(exportPath, exported.text);
-  const again = await compileFiles([{ path: exportPath, format }]);
-  return { original, again, lossy: exported.lossy, text: exported.text };
+  const second = freshDir();
+  await compileLists(second, { [`export.txt#${format}`]: exported.text });
+  return { original, again: join(second, BLOCKLIST_FILE), lossy: exported.lossy, text: exported.text };
 }
 
 function decisionsDiffer(a: string, b: string, names: string[]): string[] {
