@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { ConfigError, envName, FIELDS, formatDuration, loadConfig, type FieldDef, type FieldName, type LoadedConfig } from './common/config.js';
 import { canonicalName } from './common/names.js';
 import { PACKAGE_VERSION } from './common/paths.js';
+import { isSpecialName } from './common/special-names.js';
 import { BLOCKLIST_FILE } from './common/schema.js';
 import { compile, CompileError, type ProgressEvent } from './compiler/compile.js';
 import { exportTable } from './compiler/export.js';
@@ -255,8 +256,10 @@ function openTable(dataDir: string): Blocklist {
 
 function formatExplanation(e: ReturnType<Blocklist['explain']>): string {
   const d = e.decision;
-  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : 'not listed (forwarded)';
+  const special = isSpecialName(e.name);
+  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : special ? 'not listed' : 'not listed (forwarded)';
   const lines = [`${e.name}: ${verdict}${d.action !== 'none' ? ` by ${d.reason}` : ''}${d.vendor ? `, vendor ${d.vendor}` : ''}`];
+  if (special) lines.push('  hushdns answers this name itself (DoH canary, iCloud Private Relay or DDR signal) before any list is asked');
   if (e.rows.length > 0) {
     lines.push('', 'rules for the name and its parents (most specific first):');
     for (const row of e.rows) {

@@ -91,11 +91,12 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
   const livePath = join(opts.dataDir, BLOCKLIST_FILE);
   const previous = readPreviousSources(livePath);
   const fetched = await fetchRemote(opts);
-  const writer = BlocklistWriter.create(opts.dataDir, { expectedNames: estimateNames(opts, fetched) });
+  let writer: BlocklistWriter | null = null;
   const reports: SourceReport[] = [];
   const warnings: string[] = [];
   const vendors = vendorLookup(catalog);
   try {
+    writer = BlocklistWriter.create(opts.dataDir, { expectedNames: estimateNames(opts, fetched) });
     for (const spec of opts.sources) {
       const fr = spec.url ? fetched.get(spec.id) : undefined;
       const filter = new EntryFilter(filters.global, filters.bySource.get(spec.id)!);
@@ -160,7 +161,7 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
       ms: Date.now() - started,
     };
   } catch (err) {
-    writer.abort();
+    writer?.abort();
     throw err;
   } finally {
     // Fresh downloads a failed compile never looked at stay out of the cache.

@@ -551,6 +551,8 @@ describe('hushdns compile, why and export', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ decision: { action: 'block', ruleName: 'xn--bcher-kva.example' } });
     }
+    const canary = run(['why', 'Use-Application-DNS.net.', '--data-dir', dir]);
+    expect(canary.stdout).toMatch(/^use-application-dns\.net: not listed\n  hushdns answers this name itself/);
     const bad = run(['why', 'not a name', '--data-dir', dir]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/"not a name" is not a domain name \(bad-character\)/);
