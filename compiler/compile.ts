@@ -59,7 +59,7 @@ export interface CompileReport {
   totals: Pick<WriteStats, 'entries' | 'rules' | 'duplicates' | 'compressed' | 'patterns' | 'bytes'> & {
     added: number | null;
     removed: number | null;
-    /** Why added/removed were not counted (null when they were, or when there was no previous build). */
+    /** Why added/removed were not counted, in total or per list (null when they were, or when there was no previous build). */
     diffSkipped: string | null;
   };
   warnings: string[];
@@ -135,8 +135,8 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
     for (const r of reports) {
       const before = previous.get(r.id);
       r.entriesDelta = before === undefined ? null : r.entries - before.entries;
-      const d = diff.counted && before !== undefined ? diff.bySource.get(r.id) : undefined;
-      if (diff.counted && before !== undefined) {
+      if (diff.counted && diff.bySource && before !== undefined) {
+        const d = diff.bySource.get(r.id);
         r.added = d?.added ?? 0;
         r.removed = d?.removed ?? 0;
       }
@@ -155,7 +155,7 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
         bytes: stats.bytes,
         added: diff.counted ? diff.added : null,
         removed: diff.counted ? diff.removed : null,
-        diffSkipped: diff.counted ? null : diff.why,
+        diffSkipped: diff.why,
       },
       warnings,
       ms: Date.now() - started,

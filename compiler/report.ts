@@ -62,7 +62,7 @@ export function formatReport(report: Omit<CompileReport, 'ok'>): string {
       `${n(t.rules)} rules (${n(t.entries)} entries, ${n(t.duplicates)} duplicates merged, ${n(t.compressed)} covered by a parent rule), ${n(t.patterns)} patterns${diff}`,
       `${report.path} (${(t.bytes / 1048576).toFixed(1)} MiB) written in ${seconds}`,
     );
-    if (t.diffSkipped !== null) lines.push(`names added/removed: ${t.diffSkipped}; the change column shows the net change in entries`);
+    if (t.diffSkipped !== null) lines.push(`names added/removed ${t.diffSkipped}; the change column shows the net change in entries`);
   } else {
     lines.push(`nothing written after ${seconds}: ${report.path} is the table from before`);
   }
