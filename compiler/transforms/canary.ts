@@ -33,7 +33,13 @@ export interface GuardedPattern {
 /** The pattern to store for a block pattern: unchanged, or a regex that spares the special names. */
 export function guardPattern(kind: 'regex' | 'glob', pattern: string): GuardedPattern {
   // The server matches regexes case-insensitively and globs as globToRegExp reads them.
-  const re = kind === 'regex' ? new RegExp(pattern, 'i') : globToRegExp(pattern);
+  let re: RegExp;
+  try {
+    re = kind === 'regex' ? new RegExp(pattern, 'i') : globToRegExp(pattern);
+  } catch {
+    // The parsers only pass patterns that compile; one that does not never matches on the server either.
+    return { kind, pattern, guarded: [] };
+  }
   const hit = new Set<string>();
   for (const [special, probe] of PROBES) if (re.test(probe)) hit.add(special);
   if (hit.size === 0) return { kind, pattern, guarded: [] };
