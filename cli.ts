@@ -2,30 +2,40 @@
 // The command line: thin. Each command turns flags into the typed config and calls the module
 // that does the work.
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import yargs, { type Argv, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, envName, FIELDS, formatDuration, loadConfig, type Config, type FieldDef, type FieldName, type LoadedConfig } from './common/config.js';
+import { ConfigError, envName, FIELDS, formatDuration, loadConfig, type FieldDef, type FieldName, type LoadedConfig } from './common/config.js';
+import { canonicalName } from './common/names.js';
 import { PACKAGE_VERSION } from './common/paths.js';
+import { isSpecialName } from './common/special-names.js';
 import { BLOCKLIST_FILE } from './common/schema.js';
-import { compile, CompileError } from './compiler/compile.js';
+import { compile, CompileError, type ProgressEvent } from './compiler/compile.js';
 import { exportTable } from './compiler/export.js';
 import { formatReport } from './compiler/report.js';
-import { SourceError, selectSources } from './compiler/sources.js';
-import { ExclusionError } from './compiler/transforms/exclusions.js';
+import { compileSettings } from './compiler/settings.js';
+import { SourceError } from './compiler/sources.js';
+import { MatcherError } from './compiler/transforms/matchers.js';
 import { Blocklist, BlocklistError } from './server/blocklist.js';
-import { runHealthCheck } from './server/health-check.js';
 import { ListenError } from './server/listen/errors.js';
-import { startServer } from './server/server.js';
+import { parseUpstream } from './server/upstream/spec.js';
 
 type Scope = 'serve' | 'compile';
+
+/** A setting's flag help: what it does, its default and its environment twin. */
+function describeField(name: FieldName): string {
+  const def: FieldDef = FIELDS[name];
+  const shown = Array.isArray(def.default) ? (def.default as string[]).join(', ') || 'none' : String(def.default);
+  return `${def.help} [default: ${shown}] [env: ${envName(name)}]`;
+}
+
+const CONFIG_OPTION: Options = { type: 'string', describe: `Config file (YAML or JSON) [env: HUSHDNS_CONFIG]`, group: 'General:' };
 
 function withConfigFlags<T>(y: Argv<T>, ...scopes: Scope[]): Argv<T> {
   for (const [name, def] of Object.entries(FIELDS) as [FieldName, FieldDef][]) {
     if (def.fileOnly || (def.scope !== 'both' && !scopes.includes(def.scope))) continue;
-    const shown = Array.isArray(def.default) ? (def.default as string[]).join(', ') || 'none' : String(def.default);
     const opt: Options = {
-      describe: `${def.help} [default: ${shown}] [env: ${envName(name)}]`,
+      describe: describeField(name),
       type: def.kind === 'bool' ? 'boolean' : def.kind === 'int' ? 'number' : def.kind === 'list' ? 'array' : 'string',
       group: def.scope === 'compile' ? 'Compiler:' : def.scope === 'serve' ? 'Server:' : 'General:',
     };
@@ -33,7 +43,12 @@ function withConfigFlags<T>(y: Argv<T>, ...scopes: Scope[]): Argv<T> {
     if (def.kind === 'list') opt.string = true;
     y = y.option(name, opt);
   }
-  return y.option('config', { type: 'string', describe: `Config file (YAML or JSON) [env: HUSHDNS_CONFIG]`, group: 'General:' });
+  return y.option('config', CONFIG_OPTION);
+}
+
+/** why and export read only the compiled table: its folder, from a flag, the environment or the config file. */
+function withTableFlags<T>(y: Argv<T>): Argv<T> {
+  return y.option('data-dir', { type: 'string', describe: describeField('data-dir'), group: 'General:' }).option('config', CONFIG_OPTION);
 }
 
 /** Only the flags the user typed, so that env and config file keep their precedence. */
@@ -47,43 +62,82 @@ function configFrom(argv: Record<string, unknown>): LoadedConfig {
   return loadConfig({ flags: givenFlags(argv), file: (argv.config as string | undefined) ?? null });
 }
 
-export async function runCompile(config: Config, configFile: string | null, json: boolean, live: boolean): Promise<number> {
-  const dataDir = resolve(config['data-dir']);
-  mkdirSync(dataDir, { recursive: true });
-  const sources = selectSources({
-    bundled: config.bundled,
-    defaultSources: config['default-sources'],
-    configSources: config.sources,
-    cliSources: config.source as string[],
-    configDir: configFile ? dirname(resolve(configFile)) : process.cwd(),
-  });
+/** Errors that are the user's to fix (bad settings, sources, patterns): a message, never a stack trace. */
+function isUsageError(err: unknown): err is ConfigError | SourceError | MatcherError {
+  return err instanceof ConfigError || err instanceof SourceError || err instanceof MatcherError;
+}
+
+function problemsOf(err: ConfigError | SourceError | MatcherError | CompileError): string[] {
+  return err instanceof CompileError ? [err.message] : err.problems;
+}
+
+function progressLine(e: ProgressEvent): string {
+  return e.kind === 'fetched' ? `fetched ${e.id}: ${e.status}` : `read ${e.id}: ${e.entries.toLocaleString('en-US')} entries`;
+}
+
+/**
+ * One `hushdns compile`. Live progress goes to stdout while it is a terminal and the report is
+ * text; with --json, stdout carries exactly one JSON document, also when the compile fails.
+ */
+export async function runCompile(argv: Record<string, unknown>, json: boolean, live: boolean): Promise<number> {
+  const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const clear = () => {
+    if (live) process.stdout.write('\r\x1b[K');
+  };
   try {
+    const loaded = configFrom(argv);
+    const settings = compileSettings(loaded.config, loaded.file);
+    mkdirSync(settings.dataDir, { recursive: true });
     const report = await compile({
-      dataDir,
-      sources,
-      level: config.level as 'standard' | 'strict',
-      exclude: config.exclude as string[],
-      allow: config.allow as string[],
-      deny: config.deny as string[],
-      fetch: { timeoutMs: config['fetch-timeout'], maxBytes: config['max-list-bytes'], concurrency: config['fetch-concurrency'] },
+      ...settings,
       compilerVersion: PACKAGE_VERSION,
-      onProgress: live
-        ? (e) => process.stderr.write(`\r\x1b[K${e.kind === 'fetched' ? `fetched ${e.id}: ${e.status}` : `parsed ${e.id}: ${e.entries} entries`}`)
-        : undefined,
+      onProgress: live ? (e) => process.stdout.write(`\r\x1b[K${progressLine(e)}`) : undefined,
     });
-    if (live) process.stderr.write('\r\x1b[K');
-    process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+    clear();
+    if (json) printJson(report);
+    else process.stdout.write(`${formatReport(report)}\n`);
     return 0;
   } catch (err) {
-    if (live) process.stderr.write('\r\x1b[K');
-    if (err instanceof CompileError) {
-      if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: err.message, ...err.report }, null, 2)}\n`);
-      else if (err.report) process.stdout.write(`${formatReport(err.report)}\n`);
-      process.stderr.write(`hushdns: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    clear();
+    if (!(err instanceof CompileError) && !isUsageError(err)) throw err;
+    if (json) printJson({ ok: false, error: err.message, problems: problemsOf(err), ...(err instanceof CompileError ? err.report : null) });
+    else if (err instanceof CompileError && err.report) process.stdout.write(`${formatReport(err.report)}\n`);
+    process.stderr.write(`hushdns: ${err.message}\n`);
+    // A compile that ran and failed is 1; settings that keep it from starting are 2, as for every command.
+    return err instanceof CompileError && err.report ? 1 : 2;
   }
+}
+
+/**
+ * Every check `serve` and `compile` make before they start, with the problems of both reported
+ * together. The serve-side part calls the parsers serve uses (upstreams, local records).
+ */
+async function checkConfig(loaded: LoadedConfig): Promise<string[]> {
+  const { parseLocalRecords } = await import('./server/stages/local.js');
+  const config = loaded.config;
+  const problems: string[] = [];
+  (config.upstream as string[]).forEach((u, i) => {
+    try {
+      parseUpstream(u);
+    } catch (err) {
+      problems.push(`upstream[${i}] = ${JSON.stringify(u)}: ${(err as Error).message}`);
+    }
+  });
+  if (config['local-upstream']) {
+    try {
+      parseUpstream(config['local-upstream']);
+    } catch (err) {
+      problems.push(`local-upstream = ${JSON.stringify(config['local-upstream'])}: ${(err as Error).message}`);
+    }
+  }
+  problems.push(...parseLocalRecords(config['local-records']).problems);
+  try {
+    compileSettings(config, loaded.file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  return problems;
 }
 
 async function main(): Promise<void> {
@@ -96,31 +150,38 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'serve'),
       async (argv) => {
         const loaded = configFrom(argv);
+        // The server's modules (undici, the wire layer) load only for the commands that use them.
+        const { startServer } = await import('./server/server.js');
         await startServer(loaded, { installSignals: true });
       },
     )
     .command(
       'compile',
       'Fetch and merge the lists into DATA_DIR/blocklist.sqlite',
-      (y) => withConfigFlags(y, 'compile').option('json', { type: 'boolean', describe: 'Print the report as JSON' }),
+      (y) => withConfigFlags(y, 'compile').option('json', { type: 'boolean', describe: 'Print the report as JSON (also when the compile fails)' }),
       async (argv) => {
-        const loaded = configFrom(argv);
-        process.exitCode = await runCompile(loaded.config, loaded.file, argv.json === true, process.stderr.isTTY === true && argv.json !== true);
+        const json = argv.json === true;
+        process.exitCode = await runCompile(argv, json, !json && process.stdout.isTTY === true);
       },
     )
     .command(
       'why <name>',
       'Show the decision for a name and every rule and list behind it',
       (y) =>
-        y
-          .positional('name', { type: 'string', demandOption: true })
-          .option('data-dir', { type: 'string', describe: FIELDS['data-dir'].help })
-          .option('json', { type: 'boolean' }),
+        withTableFlags(y.positional('name', { type: 'string', demandOption: true, describe: 'A name as typed: any case, trailing dot, Unicode (IDN) or punycode' })).option('json', {
+          type: 'boolean',
+          describe: 'Print the explanation as JSON',
+        }),
       (argv) => {
-        const bl = openTable(argv['data-dir']);
-        const explanation = bl.explain(String(argv.name).toLowerCase().replace(/\.$/, ''));
-        process.stdout.write(argv.json ? `${JSON.stringify(explanation, null, 2)}\n` : `${formatExplanation(explanation)}\n`);
-        bl.close();
+        const n = canonicalName(String(argv.name));
+        if (!n.ok) throw new ConfigError([`${JSON.stringify(argv.name)} is not a domain name (${n.reason})`]);
+        const bl = openTable(configFrom(argv).config['data-dir']);
+        try {
+          const explanation = bl.explain(n.name);
+          process.stdout.write(argv.json ? `${JSON.stringify(explanation, null, 2)}\n` : `${formatExplanation(explanation)}\n`);
+        } finally {
+          bl.close();
+        }
       },
     )
     .command(
@@ -130,9 +191,11 @@ async function main(): Promise<void> {
         y
           .option('format', { choices: ['hosts', 'domains', 'adblock', 'dnsmasq', 'unbound', 'rpz'] as const, demandOption: true })
           .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: standard output)' })
-          .option('data-dir', { type: 'string', describe: FIELDS['data-dir'].help }),
+          .option('data-dir', { type: 'string', describe: describeField('data-dir'), group: 'General:' })
+          .option('config', CONFIG_OPTION),
       async (argv) => {
-        const dbPath = tablePath(argv['data-dir']);
+        const dbPath = tablePath(configFrom(argv).config['data-dir']);
+        if (!existsSync(dbPath)) throw new BlocklistError(`no compiled table at ${dbPath}; run \`hushdns compile\` first`, 'missing', dbPath);
         const out = argv.output ? createWriteStream(argv.output) : process.stdout;
         const res = await exportTable(dbPath, argv.format, out);
         if (argv.output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
@@ -141,9 +204,11 @@ async function main(): Promise<void> {
     )
     .command('config <action>', 'Check or print the effective configuration', (y) =>
       withConfigFlags(y.positional('action', { choices: ['check', 'print'] as const, demandOption: true }), 'serve', 'compile'),
-      (argv) => {
+      async (argv) => {
         const loaded = configFrom(argv);
         if (argv.action === 'check') {
+          const problems = await checkConfig(loaded);
+          if (problems.length > 0) throw new ConfigError(problems);
           process.stdout.write(`configuration OK${loaded.file ? ` (${loaded.file})` : ''}\n`);
           return;
         }
@@ -161,6 +226,7 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'serve').option('timeout', { type: 'number', default: 2000, describe: 'Milliseconds to wait' }),
       async (argv) => {
         const loaded = configFrom(argv);
+        const { runHealthCheck } = await import('./server/health-check.js');
         process.exitCode = await runHealthCheck(loaded.config, argv.timeout);
       },
     )
@@ -178,11 +244,11 @@ async function main(): Promise<void> {
   await cli.parseAsync();
 }
 
-function tablePath(dataDir: string | undefined): string {
-  return join(resolve(dataDir ?? process.env.HUSHDNS_DATA_DIR ?? './data'), BLOCKLIST_FILE);
+function tablePath(dataDir: string): string {
+  return join(resolve(dataDir), BLOCKLIST_FILE);
 }
 
-function openTable(dataDir: string | undefined): Blocklist {
+function openTable(dataDir: string): Blocklist {
   const path = tablePath(dataDir);
   if (!existsSync(path)) throw new BlocklistError(`no compiled table at ${path}; run \`hushdns compile\` first`, 'missing', path);
   return Blocklist.open(path);
@@ -190,8 +256,10 @@ function openTable(dataDir: string | undefined): Blocklist {
 
 function formatExplanation(e: ReturnType<Blocklist['explain']>): string {
   const d = e.decision;
-  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : 'not listed (forwarded)';
+  const special = isSpecialName(e.name);
+  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : special ? 'not listed' : 'not listed (forwarded)';
   const lines = [`${e.name}: ${verdict}${d.action !== 'none' ? ` by ${d.reason}` : ''}${d.vendor ? `, vendor ${d.vendor}` : ''}`];
+  if (special) lines.push('  hushdns answers this name itself (DoH canary, iCloud Private Relay or DDR signal) before any list is asked');
   if (e.rows.length > 0) {
     lines.push('', 'rules for the name and its parents (most specific first):');
     for (const row of e.rows) {
@@ -217,14 +285,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main().catch((err: unknown) => {
-  if (
-    err instanceof ConfigError ||
-    err instanceof SourceError ||
-    err instanceof ExclusionError ||
-    err instanceof BlocklistError ||
-    err instanceof CompileError ||
-    err instanceof ListenError
-  ) {
+  if (isUsageError(err) || err instanceof BlocklistError || err instanceof CompileError || err instanceof ListenError) {
     process.stderr.write(`hushdns: ${err.message}\n`);
     process.exit(2);
   }

@@ -219,9 +219,33 @@ export class AncestorStack {
 
 /**
  * `treeSortKey(name)` (common/names.ts) without the intermediate arrays: the compiler computes one
- * per list entry, millions per compile. Same output, checked by the tests.
+ * per list entry, millions per compile. Same output, checked by the tests. Names are written into
+ * a scratch buffer and read back as one flat string: a key built by `+=` is a rope that every later
+ * reader (the Bloom filter's hash, SQLite's binding) has to flatten first.
  */
 export function treeKey(name: string): string {
+  const n = name.length;
+  if (n > KEY_SCRATCH.length) return treeKeyByConcat(name);
+  let out = 0;
+  let end = n;
+  for (let i = n - 1; i >= -1; i--) {
+    if (i !== -1 && name.charCodeAt(i) !== 0x2e) continue;
+    for (let j = i + 1; j < end; j++) {
+      const c = name.charCodeAt(j);
+      if (c > 0xff) return treeKeyByConcat(name);
+      KEY_SCRATCH[out++] = c;
+    }
+    if (i !== -1) KEY_SCRATCH[out++] = 1;
+    end = i;
+  }
+  // latin1Slice is what toString('latin1') calls after its argument checks; this runs once per list entry.
+  return KEY_SCRATCH.latin1Slice(0, out);
+}
+
+/** Longest name the fast path takes (names are at most 253 characters; the rest is for callers that pass anything). */
+const KEY_SCRATCH = Buffer.allocUnsafe(1024) as Buffer & { latin1Slice(start: number, end: number): string };
+
+function treeKeyByConcat(name: string): string {
   let end = name.length;
   let i = name.lastIndexOf('.');
   if (i === -1) return name;

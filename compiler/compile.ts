@@ -1,21 +1,18 @@
-// One compile: sources → fetch → parse (per format) → normalise → exclusions → canary guard →
-// writer (dedupe, compress, bloom, atomic swap) → report. Lists are streamed line by line; only the
-// writer's bounded SQLite staging holds entries, so memory does not grow with list size.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+// One compile: sources → fetch → per source: parse → normalise → exclusions and inclusions →
+// canary guard (read-list.ts) → writer: dedupe, compress, Bloom filter, atomic swap → report.
+// Lists are streamed line by line; only the writer's bounded SQLite staging holds entries, so
+// memory does not grow with list size.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { normaliseName, type InvalidNameReason } from '../common/names.js';
-import { isSpecialName } from '../common/special-names.js';
+import { normaliseName } from '../common/names.js';
+import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
 import { VendorCatalog } from '../common/vendors.js';
-import { BLOCKLIST_FILE } from '../common/schema.js';
-import { fetchAll, type FetchResult } from './fetch.js';
-import { splitLines, splitLinesSync, TOO_LONG_LINE } from './lines.js';
-import { detectFormat, parserFor } from './parse/index.js';
-import { allowListParser, curatedParser } from './parse/curated.js';
-import type { SourceSpec, SourceFormat } from './sources.js';
-import { compileExclusions, type NameMatcher } from './transforms/exclusions.js';
-import type { LineParser, ParsedLine } from './types.js';
-import { BlocklistWriter, type SourceRecord } from './write-db.js';
+import { diffTables } from './diff.js';
+import type { FetchResult } from './fetch.js';
+import { emptyCounts, readList, vendorLookup, type ListContext, type ListCounts } from './read-list.js';
+import type { SourceSpec } from './sources.js';
+import { EntryFilter, buildFilters } from './transforms/filter.js';
+import { BlocklistWriter, readPreviousSources, type PreviousSource, type SourceRecord, type WriteStats } from './write-db.js';
 
 export interface CompileOptions {
   dataDir: string;
@@ -23,9 +20,12 @@ export interface CompileOptions {
   level: 'standard' | 'strict';
   /** Global exclusions (config `exclude`). */
   exclude: string[];
+  /** Global inclusions (config `include`): when not empty, only matching entries are kept. */
+  include?: string[];
   /** The user's own entries: `name` covers the subtree, `=name` only the name. They beat every list. */
   allow: string[];
   deny: string[];
+  /** timeoutMs: deadline for one list, retries included. */
   fetch: { timeoutMs: number; maxBytes: number; concurrency: number; retries?: number; retryBaseMs?: number };
   compilerVersion: string;
   /** Defaults to lists/vendors.json. */
@@ -37,21 +37,14 @@ export type ProgressEvent =
   | { kind: 'fetched'; id: string; status: FetchResult['status'] }
   | { kind: 'parsed'; id: string; entries: number; invalid: number };
 
-export interface SourceReport {
+export interface SourceReport extends Omit<ListCounts, 'error' | 'valid'> {
   id: string;
   origin: SourceSpec['origin'];
   url: string | null;
-  format: string | null;
   status: SourceRecord['status'];
-  entries: number;
-  patterns: number;
-  invalid: number;
-  invalidByReason: Record<string, number>;
-  unsupported: number;
-  unsupportedByReason: Record<string, number>;
-  excluded: number;
-  /** Special names (DoH canary, Private Relay) the list tried to block; never written. */
-  canary: string[];
+  /** Names this list is credited with that the last build did not credit it with (null: not counted). */
+  added: number | null;
+  removed: number | null;
   /** entries minus the same source's entries in the previous build (null: not in the previous build). */
   entriesDelta: number | null;
   error: string | null;
@@ -60,8 +53,15 @@ export interface SourceReport {
 export interface CompileReport {
   ok: boolean;
   path: string;
+  /** False when the compile failed: the table at `path` is the one that was there before. */
+  written: boolean;
   sources: SourceReport[];
-  totals: { entries: number; rules: number; duplicates: number; compressed: number; patterns: number; bytes: number; added: number | null; removed: number | null };
+  totals: Pick<WriteStats, 'entries' | 'rules' | 'duplicates' | 'compressed' | 'patterns' | 'bytes'> & {
+    added: number | null;
+    removed: number | null;
+    /** Why added/removed were not counted, in total or per list (null when they were, or when there was no previous build). */
+    diffSkipped: string | null;
+  };
   warnings: string[];
   ms: number;
 }
@@ -76,23 +76,40 @@ export class CompileError extends Error {
   }
 }
 
+/**
+ * A fresh download is rejected, for its last good copy, when it holds no valid entry at all, or
+ * fewer than this share of what the last build read from the same source (and that was at least
+ * COLLAPSE_MIN entries): what an error page, a truncated file or a parking page looks like.
+ */
+export const COLLAPSE_SHARE = 0.1;
+export const COLLAPSE_MIN = 100;
+
 export async function compile(opts: CompileOptions): Promise<CompileReport> {
   const started = Date.now();
-  const globalExclude = compileExclusions(opts.exclude, 'exclude');
+  const filters = buildFilters({ exclude: opts.exclude, include: opts.include ?? [] }, opts.sources);
   const catalog = opts.catalog ?? VendorCatalog.load();
+  const livePath = join(opts.dataDir, BLOCKLIST_FILE);
+  const previous = readPreviousSources(livePath);
   const fetched = await fetchRemote(opts);
-  const writer = BlocklistWriter.create(opts.dataDir);
+  let writer: BlocklistWriter | null = null;
   const reports: SourceReport[] = [];
   const warnings: string[] = [];
+  const vendors = vendorLookup(catalog);
   try {
+    writer = BlocklistWriter.create(opts.dataDir, { expectedNames: estimateNames(opts, fetched) });
     for (const spec of opts.sources) {
       const fr = spec.url ? fetched.get(spec.id) : undefined;
-      const report = await compileSource(writer, spec, fr, opts, globalExclude, catalog);
+      const filter = new EntryFilter(filters.global, filters.bySource.get(spec.id)!);
+      const report = await compileSource(writer, spec, fr, { level: opts.level, filter, vendors }, previous.get(spec.id));
       reports.push(report);
       opts.onProgress?.({ kind: 'parsed', id: spec.id, entries: report.entries, invalid: report.invalid });
       if (report.canary.length > 0) {
         warnings.push(`${spec.id} lists ${report.canary.join(', ')}; not written (hushdns answers these itself; a sinkhole answer would switch browsers to their own DoH)`);
       }
+      if (report.canaryPatterns.length > 0) {
+        warnings.push(`${spec.id} has patterns that also match names hushdns answers itself: ${report.canaryPatterns.join('; ')}; stored with a guard so they never decide those names`);
+      }
+      if (report.status === 'stale') warnings.push(`${spec.id}: using the last good copy (${report.error})`);
     }
     addUserEntries(writer, opts);
 
@@ -105,23 +122,29 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
           : 'no source could be read';
       writer.abort();
       throw new CompileError(`compile failed: ${why}; the previous table was left in place`, {
-        path: join(opts.dataDir, BLOCKLIST_FILE),
+        path: livePath,
+        written: false,
         sources: reports,
-        totals: { entries: 0, rules: 0, duplicates: 0, compressed: 0, patterns: 0, bytes: 0, added: null, removed: null },
+        totals: { entries: 0, rules: 0, duplicates: 0, compressed: 0, patterns: 0, bytes: 0, added: null, removed: null, diffSkipped: null },
         warnings,
         ms: Date.now() - started,
       });
     }
     const stats = writer.finish({ compilerVersion: opts.compilerVersion });
-    const previous = writer.previousSourceEntries?.() ?? new Map<string, number>();
+    const diff = diffTables(stats.path, join(opts.dataDir, BLOCKLIST_PREV_FILE));
     for (const r of reports) {
       const before = previous.get(r.id);
-      r.entriesDelta = before === undefined ? null : r.entries - before;
+      r.entriesDelta = before === undefined ? null : r.entries - before.entries;
+      if (diff.counted && diff.bySource && before !== undefined) {
+        const d = diff.bySource.get(r.id);
+        r.added = d?.added ?? 0;
+        r.removed = d?.removed ?? 0;
+      }
     }
-    const diff = writer.lastDiff?.() ?? { added: null, removed: null };
     return {
       ok: true,
       path: stats.path,
+      written: true,
       sources: reports,
       totals: {
         entries: stats.entries,
@@ -130,20 +153,43 @@ export async function compile(opts: CompileOptions): Promise<CompileReport> {
         compressed: stats.compressed,
         patterns: stats.patterns,
         bytes: stats.bytes,
-        added: diff.added,
-        removed: diff.removed,
+        added: diff.counted ? diff.added : null,
+        removed: diff.counted ? diff.removed : null,
+        diffSkipped: diff.why,
       },
       warnings,
       ms: Date.now() - started,
     };
   } catch (err) {
-    writer.abort();
+    writer?.abort();
     throw err;
+  } finally {
+    // Fresh downloads a failed compile never looked at stay out of the cache.
+    for (const fr of fetched.values()) await fr.pending?.reject('the compile stopped before reading it').catch(() => {});
   }
+}
+
+/** List lines run 15-30 bytes (a hosts line about 25); the estimate only sizes the Bloom filter. */
+const BYTES_PER_ENTRY = 20;
+
+function estimateNames(opts: CompileOptions, fetched: Map<string, FetchResult>): number {
+  let bytes = 0;
+  for (const spec of opts.sources) {
+    const path = spec.url ? fetched.get(spec.id)?.path : spec.path;
+    try {
+      if (path) bytes += statSync(path).size;
+    } catch {
+      // A list that cannot be read fails when it is parsed; it holds no names.
+    }
+  }
+  return Math.ceil(bytes / BYTES_PER_ENTRY) + opts.allow.length + opts.deny.length;
 }
 
 async function fetchRemote(opts: CompileOptions): Promise<Map<string, FetchResult>> {
   const remote = opts.sources.filter((s) => s.url !== null).map((s) => ({ id: s.id, url: s.url! }));
+  if (remote.length === 0) return new Map();
+  // undici loads only when there is something to download.
+  const { fetchAll } = await import('./fetch.js');
   const results = await fetchAll(
     remote,
     {
@@ -153,46 +199,43 @@ async function fetchRemote(opts: CompileOptions): Promise<Map<string, FetchResul
       concurrency: opts.fetch.concurrency,
       retries: opts.fetch.retries,
       retryBaseMs: opts.fetch.retryBaseMs,
+      deferCommit: true,
     },
     (r) => opts.onProgress?.({ kind: 'fetched', id: r.id, status: r.status }),
   );
   return new Map(results.map((r) => [r.id, r]));
 }
 
-function emptyReport(spec: SourceSpec): SourceReport {
-  return {
-    id: spec.id,
-    origin: spec.origin,
-    url: spec.url ?? spec.path,
-    format: spec.format,
-    status: spec.url ? 'failed' : 'local',
-    entries: 0,
-    patterns: 0,
-    invalid: 0,
-    invalidByReason: {},
-    unsupported: 0,
-    unsupportedByReason: {},
-    excluded: 0,
-    canary: [],
-    entriesDelta: null,
-    error: null,
-  };
+function sourceReport(spec: SourceSpec, counts: ListCounts, status: SourceRecord['status'], error: string | null): SourceReport {
+  const { error: _e, valid: _v, ...rest } = counts;
+  return { ...rest, id: spec.id, origin: spec.origin, url: spec.url ?? spec.path, status, added: null, removed: null, entriesDelta: null, error };
+}
+
+/** Why a fresh download must not replace the last good copy, or null when it may. */
+export function whyUnusable(counts: ListCounts, previous: PreviousSource | undefined): string | null {
+  if (counts.error) return counts.error;
+  if (counts.valid === 0) {
+    const lines = Object.entries({ ...counts.invalidByReason, ...counts.unsupportedByReason })
+      .map(([r, n]) => `${n} ${r}`)
+      .join(', ');
+    return `the new copy holds no valid ${counts.format} entries${lines ? ` (${lines})` : ''}: an error page or an empty file, not the list`;
+  }
+  if (previous && previous.valid >= COLLAPSE_MIN && counts.valid < previous.valid * COLLAPSE_SHARE) {
+    return `the new copy holds ${counts.valid} valid entries where the last build read ${previous.valid}: less than ${COLLAPSE_SHARE * 100} %, more likely a broken download than the list`;
+  }
+  return null;
 }
 
 async function compileSource(
   writer: BlocklistWriter,
   spec: SourceSpec,
   fr: FetchResult | undefined,
-  opts: CompileOptions,
-  globalExclude: NameMatcher | null,
-  catalog: VendorCatalog,
+  ctx: Omit<ListContext, 'writer' | 'sourceId' | 'spec'>,
+  previous: PreviousSource | undefined,
 ): Promise<SourceReport> {
-  const report = emptyReport(spec);
-  const path = spec.url ? (fr?.path ?? null) : spec.path;
-  if (fr) {
-    report.status = fr.status;
-    report.error = fr.error ?? null;
-  }
+  let status: SourceRecord['status'] = spec.url ? (fr?.status ?? 'failed') : 'local';
+  let error = fr?.error ?? null;
+  let path = spec.url ? (fr?.path ?? null) : spec.path;
   const record: SourceRecord = {
     name: spec.id,
     url: spec.url ?? spec.path,
@@ -200,115 +243,68 @@ async function compileSource(
     vendor: spec.vendor,
     category: spec.category,
     license: spec.license,
-    status: report.status,
+    status,
     fetchedAt: fr?.fetchedAt ?? null,
     etag: fr?.etag ?? null,
     lastModified: fr?.lastModified ?? null,
     sha256: fr?.sha256 ?? null,
-    error: report.error,
+    error,
   };
-  if (!path) {
-    report.status = 'failed';
-    writer.addSource({ ...record, status: 'failed' });
-    return report;
-  }
-
-  let format: SourceFormat | null = spec.format;
-  if (format === null) {
-    format = detectFormat(await sampleLines(path));
-    if (format === null) {
-      report.status = 'failed';
-      report.error = `cannot tell the format of ${spec.url ?? spec.path}; declare it, e.g. --source ${spec.url ?? spec.path}#hosts`;
-      writer.addSource({ ...record, status: 'failed', error: report.error });
-      return report;
-    }
-  }
-  report.format = format;
-  const sourceId = writer.addSource({ ...record, format });
-  const parse: LineParser =
-    format === 'curated' ? curatedParser(opts.level) : format === 'allowlist' ? allowListParser() : parserFor(format);
-  const exclude = compileExclusions(spec.exclude, `source ${spec.id}`);
-  const scopeOverride = spec.match;
-  const actionOverride = spec.action;
-  const vendor = spec.vendor;
-
-  const consume = (item: ParsedLine): void => {
-    switch (item.kind) {
-      case 'skip':
-        return;
-      case 'invalid':
-        report.invalid++;
-        report.invalidByReason[item.reason] = (report.invalidByReason[item.reason] ?? 0) + 1;
-        return;
-      case 'unsupported':
-        report.unsupported++;
-        report.unsupportedByReason[item.reason] = (report.unsupportedByReason[item.reason] ?? 0) + 1;
-        return;
-      case 'pattern':
-        writer.addPattern(item.patternKind, item.pattern, actionOverride ?? item.action, sourceId);
-        report.patterns++;
-        return;
-      case 'rule': {
-        const n = normaliseName(item.name);
-        if (!n.ok) {
-          countInvalid(report, n.reason);
-          return;
-        }
-        const name = n.name;
-        if (isSpecialName(name)) {
-          if (!report.canary.includes(name)) report.canary.push(name);
-          return;
-        }
-        if ((exclude && exclude(name)) || (globalExclude && globalExclude(name))) {
-          report.excluded++;
-          return;
-        }
-        const scope = scopeOverride === 'subtree' && item.scope === 'exact' ? 'subtree' : item.scope;
-        writer.addRule(name, actionOverride ?? item.action, scope, item.important === true, sourceId, vendor ?? catalog.vendorOf(name)?.id ?? null);
-        report.entries++;
+  const sourceId = writer.addSource(record);
+  const list: ListContext = { ...ctx, writer, sourceId, spec };
+  let counts = emptyCounts(spec.format);
+  if (path !== null) {
+    const pending = fr?.pending;
+    const mark = pending ? writer.mark() : null;
+    counts = await readList(path, list);
+    if (pending && mark) {
+      const problem = whyUnusable(counts, previous);
+      if (problem === null) {
+        writer.release(mark);
+        await pending.accept();
+        error = fr.error ?? null;
+      } else {
+        writer.rollbackTo(mark);
+        writer.release(mark);
+        const fallback = await pending.reject(problem);
+        status = fallback.status;
+        error = fallback.error ?? problem;
+        path = fallback.path;
+        Object.assign(record, { fetchedAt: fallback.fetchedAt ?? null, etag: fallback.etag ?? null, lastModified: fallback.lastModified ?? null, sha256: fallback.sha256 ?? null });
+        counts = path === null ? emptyCounts(spec.format) : await readList(path, list);
       }
     }
-  };
-
-  try {
-    for await (const line of splitLines(createReadStream(path))) {
-      if (line === TOO_LONG_LINE) {
-        countInvalid(report, 'line-too-long');
-        continue;
-      }
-      const parsed = parse(line);
-      if (Array.isArray(parsed)) for (const p of parsed) consume(p);
-      else consume(parsed);
+    if (counts.error !== null) {
+      status = 'failed';
+      error = counts.error;
     }
-  } catch (err) {
-    report.status = 'failed';
-    report.error = `reading ${path}: ${(err as Error).message}`;
+  } else {
+    status = 'failed';
   }
+  const report = sourceReport(spec, counts, status, error);
   writer.updateSource(sourceId, {
-    status: report.status,
-    entries: report.entries,
-    invalid: report.invalid,
-    unsupported: report.unsupported,
-    error: report.error,
-    detail: { invalid: report.invalidByReason, unsupported: report.unsupportedByReason, excluded: report.excluded, canary: report.canary, patterns: report.patterns },
+    status,
+    format: counts.format,
+    entries: counts.entries,
+    invalid: counts.invalid,
+    unsupported: counts.unsupported,
+    error,
+    fetchedAt: record.fetchedAt,
+    etag: record.etag,
+    lastModified: record.lastModified,
+    sha256: record.sha256,
+    detail: {
+      invalid: counts.invalidByReason,
+      unsupported: counts.unsupportedByReason,
+      excluded: counts.excluded,
+      notIncluded: counts.notIncluded,
+      canary: counts.canary,
+      canaryPatterns: counts.canaryPatterns,
+      patterns: counts.patterns,
+      valid: counts.valid,
+    },
   });
   return report;
-}
-
-function countInvalid(report: SourceReport, reason: InvalidNameReason | string): void {
-  report.invalid++;
-  report.invalidByReason[reason] = (report.invalidByReason[reason] ?? 0) + 1;
-}
-
-async function sampleLines(path: string): Promise<string[]> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return splitLinesSync(buf.subarray(0, bytesRead).toString('utf8')).filter((l) => l.trim() !== '').slice(0, 200);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** The user's own allow/deny entries: strong claims that beat every list. */

@@ -13,10 +13,17 @@
 //   above already gives. dnsmasq entries (`address=/n/#` blocks, `server=/n/#` forwards normally)
 //   always cover the subtree, so a name decided differently from its subtree is lossy. unbound
 //   uses `local-zone: "n." always_nxdomain` for a blocked subtree, `always_transparent` to
-//   resolve a subtree normally inside a blocked one, and for a name blocked alone a `transparent`
-//   zone with `local-data` 0.0.0.0/:: for the name (unbound has no zone type for a name without its
-//   subtree); a name allowed while its subtree is blocked is lossy. rpz writes `n CNAME .` (name)
-//   and `*.n CNAME .` (subtree) with `rpz-passthru.` for allows, and loses nothing.
+//   resolve a subtree normally inside a blocked one, and for a name blocked alone `local-data`
+//   0.0.0.0/:: for the name (unbound has no zone type for a name without its subtree; local data
+//   makes a transparent zone by itself, written out only inside a blocked zone); a name allowed
+//   while its subtree is blocked is lossy. rpz writes `n CNAME .` (name) and `*.n CNAME .`
+//   (subtree) with `rpz-passthru.` for allows, and loses nothing.
+//
+// Reading an export back with hushdns's own parsers (test/blocklist-db.test.ts checks it) gives
+// the same decisions, for adblock always and for the other formats where they report no loss,
+// with one exception: dnsmasq, unbound and rpz let the most specific entry win, while the table
+// ranks claims, so a strong ($important or user) block nested inside an allowed subtree reads
+// back as a plain block that the allow above beats.
 //
 // Patterns (regex, globs) are never exported; each counts as lossy.
 import { once } from 'node:events';
@@ -100,7 +107,9 @@ export async function exportTable(dbPath: string, format: ExportFormat, out: Nod
               tag = below;
             }
           } else if (self === BLOCKED) {
-            sink.line(`local-zone: "${name}." transparent`);
+            // Local data alone makes unbound create a transparent zone for the name; only inside
+            // a blocked zone must it be written, to let the names below resolve.
+            if (above === BLOCKED) sink.line(`local-zone: "${name}." transparent`);
             sink.line(`local-data: "${name}. A 0.0.0.0"`);
             sink.line(`local-data: "${name}. AAAA ::"`);
             written++;
@@ -115,7 +124,10 @@ export async function exportTable(dbPath: string, format: ExportFormat, out: Nod
           }
           break;
         case 'rpz':
-          if (self !== above) {
+          // `*.name` does not cover the name itself in RPZ, but readers that take it as the whole
+          // subtree (ours among them) would let it decide the name: write the name's own record
+          // whenever it differs from the subtree's.
+          if (self !== above || (below !== above && self !== below)) {
             sink.line(`${name} CNAME ${self === BLOCKED ? '.' : 'rpz-passthru.'}`);
             written++;
           }

@@ -23,7 +23,7 @@ export type { FetchErrorCode } from './fetch/errors.js';
 export interface FetchOptions {
   /** DATA_DIR/cache; one body file (`<id>.txt`) and one JSON sidecar (`<id>.json`) per source id */
   cacheDir: string;
-  /** whole-request deadline per attempt, default 30 000 */
+  /** deadline for one source from the first request to a complete body, retries and backoff included; default 30 000 */
   timeoutMs?: number;
   /** decoded body cap, default 64 MiB */
   maxBytes?: number;
@@ -34,6 +34,12 @@ export interface FetchOptions {
   /** longest Retry-After we wait for; a server asking for more is not retried; default 30 000 */
   retryAfterCapMs?: number;
   userAgent?: string;
+  /**
+   * Leave a fresh body beside the cache until the caller has looked at it: the result's `pending`
+   * then moves it into the cache (accept) or drops it for the last good copy (reject). A body
+   * that passes the HTML/binary sniff can still be a list that parses to nothing.
+   */
+  deferCommit?: boolean;
 }
 
 export type FetchStatus = 'fresh' | 'not-modified' | 'stale' | 'failed';
@@ -54,6 +60,15 @@ export interface FetchResult {
   error?: string;
   /** the same, for code: decide by this, not by `error` */
   errorCode?: FetchErrorCode;
+  /** deferCommit only, status fresh: `path` is a temp file that is not in the cache yet */
+  pending?: PendingBody;
+}
+
+export interface PendingBody {
+  /** Moves the new body into the cache and records its validators (a sidecar failure lands in `error`). */
+  accept(): Promise<void>;
+  /** Deletes the new body and falls back to the cached copy: the stale (or failed) result to use instead. */
+  reject(reason: string): Promise<FetchResult>;
 }
 
 export interface Source {
@@ -76,6 +91,7 @@ const TEMP_FILE_MAX_AGE_MS = 60 * 60 * 1000;
 
 interface Settings {
   cacheDir: string;
+  deferCommit: boolean;
   timeoutMs: number;
   maxBytes: number;
   retries: number;
@@ -149,6 +165,7 @@ export async function fetchAll(
 function resolveOptions(opts: FetchOptions): Settings {
   const s: Settings = {
     cacheDir: opts.cacheDir,
+    deferCommit: opts.deferCommit === true,
     timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
     maxBytes: opts.maxBytes ?? DEFAULTS.maxBytes,
     retries: opts.retries ?? DEFAULTS.retries,
@@ -168,7 +185,7 @@ function resolveOptions(opts: FetchOptions): Settings {
 }
 
 function createClient(s: Settings): { dispatcher: Dispatcher; close: () => Promise<void> } {
-  // The per-attempt deadline (an AbortSignal) is the real limit; these stop a stuck phase early.
+  // The per-source deadline (an AbortSignal per attempt) is the real limit; these stop a stuck phase early.
   const agent = new Agent({
     connectTimeout: Math.min(s.timeoutMs, 10_000),
     headersTimeout: s.timeoutMs,
@@ -208,13 +225,16 @@ async function fetchWith(dispatcher: Dispatcher, id: string, url: string, s: Set
   // Validators only for the same URL: a source whose URL changed is a different resource.
   const validators = cached?.meta && cached.meta.url === url ? cached.meta : null;
 
+  // One deadline for the whole source: every attempt gets what is left of it, and no retry starts
+  // that could not finish in time, so `timeoutMs` bounds how long a list can hold up a compile.
+  const deadline = Date.now() + s.timeoutMs;
   let error: FetchError;
   let attempts = 0;
   for (;;) {
     attempts++;
     try {
-      const outcome = await attempt(dispatcher, url, paths, validators, s);
-      return await record(id, url, paths, outcome, validators);
+      const outcome = await attempt(dispatcher, url, paths, validators, s, deadline);
+      return await record(id, url, paths, outcome, validators, cached);
     } catch (err) {
       error = classify(err, url);
     }
@@ -223,22 +243,30 @@ async function fetchWith(dispatcher: Dispatcher, id: string, url: string, s: Set
       error = new FetchError(error.code, `${error.message}; the server asked to retry after ${seconds(error.retryAfterMs)}, beyond the ${seconds(s.retryAfterCapMs)} cap`, false);
       break;
     }
-    await sleep(Math.max(error.retryAfterMs ?? 0, backoffMs(attempts - 1, s.retryBaseMs)));
+    const wait = Math.max(error.retryAfterMs ?? 0, backoffMs(attempts - 1, s.retryBaseMs));
+    if (Date.now() + wait >= deadline) {
+      error = new FetchError(error.code, `${error.message}; no time left for another attempt within the ${seconds(s.timeoutMs)} deadline`, error.transient, error.retryAfterMs);
+      break;
+    }
+    await sleep(wait);
   }
   if (attempts > 1) error = new FetchError(error.code, `${error.message} (gave up after ${attempts} attempts)`, error.transient, error.retryAfterMs);
   return fallBack(id, url, cached, error);
 }
 
 type Outcome =
-  | { kind: 'fresh'; sha256: string; bytes: number; etag?: string; lastModified?: string }
+  | { kind: 'fresh'; sha256: string; bytes: number; etag?: string; lastModified?: string; tmp: string | null }
   | { kind: 'not-modified'; etag?: string; lastModified?: string };
 
-/** One GET with its own deadline. Leaves the cached body untouched unless a complete, valid body arrived. */
-async function attempt(dispatcher: Dispatcher, url: string, paths: CachePaths, validators: Sidecar | null, s: Settings): Promise<Outcome> {
+/**
+ * One GET, cut off at the source's deadline. Leaves the cached body untouched unless a complete,
+ * valid body arrived (and, with deferCommit, until the caller accepts it).
+ */
+async function attempt(dispatcher: Dispatcher, url: string, paths: CachePaths, validators: Sidecar | null, s: Settings, deadlineAt: number): Promise<Outcome> {
   const deadline = new AbortController();
   const timer = setTimeout(
-    () => deadline.abort(new FetchError('timeout', `${url}: no complete response within ${s.timeoutMs} ms`, true)),
-    s.timeoutMs,
+    () => deadline.abort(new FetchError('timeout', `${url}: no complete copy within the ${seconds(s.timeoutMs)} deadline`, true)),
+    Math.max(0, deadlineAt - Date.now()),
   );
   let body: Dispatcher.ResponseData['body'] | null = null;
   try {
@@ -268,7 +296,7 @@ async function attempt(dispatcher: Dispatcher, url: string, paths: CachePaths, v
 
     let chunks: Chunks = res.body;
     for (const stage of decodingStages(header(res.headers, 'content-encoding'), url)) chunks = stage(chunks);
-    const saved = await saveBody(chunks, paths.body, url, s.maxBytes);
+    const saved = await saveBody(chunks, paths.body, url, s.maxBytes, s.deferCommit);
     return { kind: 'fresh', ...saved, etag, lastModified };
   } finally {
     clearTimeout(timer);
@@ -280,9 +308,10 @@ async function attempt(dispatcher: Dispatcher, url: string, paths: CachePaths, v
 
 /**
  * Stream decoded chunks into a temp file beside `target`, hashing and counting as they pass;
- * rename over `target` only when the body is complete, within the cap and looks like a list.
+ * rename over `target` only when the body is complete, within the cap and looks like a list
+ * (with `defer`, leave it at the temp path for the caller: `tmp` says where).
  */
-async function saveBody(chunks: Chunks, target: string, url: string, maxBytes: number): Promise<{ sha256: string; bytes: number }> {
+async function saveBody(chunks: Chunks, target: string, url: string, maxBytes: number, defer: boolean): Promise<{ sha256: string; bytes: number; tmp: string | null }> {
   const tmp = tempPathFor(target);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -313,16 +342,16 @@ async function saveBody(chunks: Chunks, target: string, url: string, maxBytes: n
     } finally {
       await fh.close();
     }
-    await rename(tmp, target);
+    if (!defer) await rename(tmp, target);
   } catch (err) {
     await removeQuietly(tmp);
     throw err;
   }
-  return { sha256: hash.digest('hex'), bytes };
+  return { sha256: hash.digest('hex'), bytes, tmp: defer ? tmp : null };
 }
 
-/** Write the sidecar for what `attempt` achieved and build the result. */
-async function record(id: string, url: string, paths: CachePaths, outcome: Outcome, validators: Sidecar | null): Promise<FetchResult> {
+/** Write the sidecar for what `attempt` achieved and build the result (a deferred fresh body: on accept). */
+async function record(id: string, url: string, paths: CachePaths, outcome: Outcome, validators: Sidecar | null, cached: CachedCopy | null): Promise<FetchResult> {
   const now = Date.now();
   let meta: Sidecar;
   if (outcome.kind === 'fresh') {
@@ -336,13 +365,40 @@ async function record(id: string, url: string, paths: CachePaths, outcome: Outco
     if (outcome.lastModified) meta.lastModified = outcome.lastModified;
   }
   const result: FetchResult = { id, status: outcome.kind, path: paths.body, ...fromMeta(meta) };
-  try {
-    await writeFileAtomic(paths.sidecar, JSON.stringify(meta, null, 2) + '\n');
-  } catch (err) {
-    // The body is good either way; without its sidecar the next run just fetches unconditionally.
-    result.errorCode = 'cache';
-    result.error = `${url}: could not write ${paths.sidecar} (${describe(err)})`;
+  const writeSidecar = async (): Promise<void> => {
+    try {
+      await writeFileAtomic(paths.sidecar, JSON.stringify(meta, null, 2) + '\n');
+    } catch (err) {
+      // The body is good either way; without its sidecar the next run just fetches unconditionally.
+      result.errorCode = 'cache';
+      result.error = `${url}: could not write ${paths.sidecar} (${describe(err)})`;
+    }
+  };
+  const tmp = outcome.kind === 'fresh' ? outcome.tmp : null;
+  if (tmp === null) {
+    await writeSidecar();
+    return result;
   }
+  result.path = tmp;
+  let settled = false;
+  const settle = (): void => {
+    if (settled) throw new Error(`the new copy of ${url} was already accepted or rejected`);
+    settled = true;
+    delete result.pending;
+  };
+  result.pending = {
+    accept: async () => {
+      settle();
+      await rename(tmp, paths.body);
+      result.path = paths.body;
+      await writeSidecar();
+    },
+    reject: async (reason) => {
+      settle();
+      await removeQuietly(tmp);
+      return fallBack(id, url, cached, new FetchError('unusable', `${url}: ${reason}`));
+    },
+  };
   return result;
 }
 

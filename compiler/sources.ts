@@ -27,6 +27,8 @@ export interface SourceSpec {
   required: boolean;
   /** Entries dropped from this source only (exact, *.wildcard, /regex/). */
   exclude: string[];
+  /** When not empty, only the entries of this source that match one of these are kept. */
+  include: string[];
   origin: 'bundled' | 'registry' | 'config' | 'cli';
 }
 
@@ -47,7 +49,16 @@ export interface RegistryEntry {
 
 export class SourceError extends Error {
   readonly code = 'bad-source';
+  /** One line per problem (selectSources reports every bad source together). */
+  readonly problems: string[];
+  constructor(problems: string | string[]) {
+    const list = Array.isArray(problems) ? problems : [problems];
+    super(list.join('; '));
+    this.problems = list;
+  }
 }
+
+const SOURCE_KEYS = new Set(['id', 'url', 'path', 'format', 'match', 'action', 'vendor', 'exclude', 'include', 'required']);
 
 export function readRegistry(listsDir = LISTS_DIR): RegistryEntry[] {
   const file = join(listsDir, 'sources.json');
@@ -67,6 +78,7 @@ const blank = (id: string, origin: SourceSpec['origin']): SourceSpec => ({
   license: null,
   required: false,
   exclude: [],
+  include: [],
   origin,
 });
 
@@ -144,9 +156,11 @@ export function fromArgument(arg: string, origin: 'cli' | 'config', registry: Re
   return { ...blank(`file-${basename(path).replace(/[^a-zA-Z0-9._-]/g, '_')}`, origin), path, format };
 }
 
-/** A config-file source object: {id?, url | path, format?, match?, vendor?, exclude?, required?, action?}. */
+/** A config-file source object: {id?, url | path, format?, match?, vendor?, exclude?, include?, required?, action?}. */
 export function fromConfigObject(obj: Record<string, unknown>, registry: RegistryEntry[], baseDir: string): SourceSpec {
   const where = `sources entry ${JSON.stringify(obj)}`;
+  const unknown = Object.keys(obj).filter((k) => !SOURCE_KEYS.has(k));
+  if (unknown.length > 0) throw new SourceError(`${where}: unknown key ${unknown.join(', ')} (known: ${[...SOURCE_KEYS].join(', ')})`);
   const target = (obj.url ?? obj.path ?? obj.id) as unknown;
   if (typeof target !== 'string') throw new SourceError(`${where}: needs url, path or a registry id`);
   const spec = fromArgument(target, 'config', registry, baseDir);
@@ -165,7 +179,12 @@ export function fromConfigObject(obj: Record<string, unknown>, registry: Registr
   }
   if (typeof obj.vendor === 'string') spec.vendor = obj.vendor;
   if (obj.required === true) spec.required = true;
-  if (Array.isArray(obj.exclude)) spec.exclude = obj.exclude.map(String);
+  for (const key of ['exclude', 'include'] as const) {
+    const v = obj[key];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.some((p) => typeof p !== 'string')) throw new SourceError(`${where}: ${key} must be a list of names, *.wildcards or /regexes/`);
+    spec[key] = v as string[];
+  }
   return spec;
 }
 
@@ -187,14 +206,32 @@ export interface SourceSelection {
 export function selectSources(sel: SourceSelection, listsDir = LISTS_DIR): SourceSpec[] {
   const registry = readRegistry(listsDir);
   const out: SourceSpec[] = [];
+  const problems: string[] = [];
+  // Every bad source is reported at once, so one run of `config check` or `compile` shows them all.
+  const add = (make: () => SourceSpec): void => {
+    try {
+      out.push(make());
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      problems.push(...err.problems);
+    }
+  };
   if (sel.bundled) out.push(...bundledSources(listsDir));
-  if (sel.defaultSources) out.push(...registry.filter((e) => e.default).map(fromRegistry));
-  for (const s of sel.configSources) {
-    if (typeof s === 'string') out.push(fromArgument(s, 'config', registry, sel.configDir));
-    else if (s && typeof s === 'object') out.push(fromConfigObject(s as Record<string, unknown>, registry, sel.configDir));
-    else throw new SourceError(`sources entry ${JSON.stringify(s)}: expected a string or an object`);
-  }
-  for (const s of sel.cliSources) out.push(fromArgument(s, 'cli', registry));
+  if (sel.defaultSources) registry.filter((e) => e.default).forEach((e) => add(() => fromRegistry(e)));
+  sel.configSources.forEach((s, i) =>
+    add(() => {
+      try {
+        if (typeof s === 'string') return fromArgument(s, 'config', registry, sel.configDir);
+        if (s && typeof s === 'object' && !Array.isArray(s)) return fromConfigObject(s as Record<string, unknown>, registry, sel.configDir);
+        throw new SourceError(`expected a registry id, a URL, a path or an object, got ${JSON.stringify(s)}`);
+      } catch (err) {
+        if (err instanceof SourceError) throw new SourceError(err.problems.map((p) => `sources[${i}]: ${p}`));
+        throw err;
+      }
+    }),
+  );
+  for (const s of sel.cliSources) add(() => fromArgument(s, 'cli', registry));
+  if (problems.length > 0) throw new SourceError(problems);
   const seen = new Map<string, number>();
   const unique: SourceSpec[] = [];
   for (const spec of out) {

@@ -26,7 +26,9 @@ import {
 import { isSameOrSubdomain, treeSortKey } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, SCHEMA_VERSION, STRONG, STRONG_SELF, Scope } from '../common/schema.js';
 import { exportTable, type ExportFormat } from '../compiler/export.js';
-import { BlocklistWriter, type WriteStats } from '../compiler/write-db.js';
+import { compileLists } from './helpers/server.js';
+import { diffTables } from '../compiler/diff.js';
+import { BlocklistWriter, readPreviousSources, type WriteStats } from '../compiler/write-db.js';
 import { Blocklist, BlocklistError, BlocklistHandle, type BlocklistInfo } from '../server/blocklist.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,8 +59,8 @@ interface Pattern {
 
 const SOURCE_NAMES = ['list-a', 'list-b', 'list-c', 'user'];
 
-function writeTable(dir: string, claims: Claim[], opts: { patterns?: Pattern[]; compilerVersion?: string } = {}): WriteStats {
-  const w = BlocklistWriter.create(dir);
+function writeTable(dir: string, claims: Claim[], opts: { patterns?: Pattern[]; compilerVersion?: string; expectedNames?: number } = {}): WriteStats {
+  const w = BlocklistWriter.create(dir, { expectedNames: opts.expectedNames });
   const ids = SOURCE_NAMES.map((name, i) =>
     w.addSource({ name, url: `https://lists.example.net/${name}.txt`, format: i === 1 ? 'hosts' : 'adblock', vendor: i === 2 ? 'acme' : null, status: 'fresh', entries: 0 }),
   );
@@ -161,6 +163,14 @@ describe('decision rules (common/decision.ts)', () => {
       }),
       { numRuns: 300 },
     );
+    // Anything a caller may pass: empty labels, Latin-1 and wider characters, overlong input.
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', '.', '-', 'é', '€', '\u0001', 'Z'), maxLength: 40 }), (name) => {
+        expect(treeKey(name)).toBe(treeSortKey(name));
+      }),
+      { numRuns: 500 },
+    );
+    for (const name of ['', '.', 'a.', '.a', 'a..b', 'x'.repeat(2000), `${'y'.repeat(600)}.${'z'.repeat(600)}`]) expect(treeKey(name)).toBe(treeSortKey(name));
   });
 });
 
@@ -261,11 +271,13 @@ describe('writing the table (compiler/write-db.ts)', () => {
     expect(checkAgainstDefinition(['example.org', 'a.example.org', 'b.a.example.org', 'example.net'], 12, 200, 4242)).toBeGreaterThan(0);
   });
 
-  it('writes a Bloom filter with no false negatives over every row', () => {
+  // The filter is fed while entries are staged and folded to size at the end; sized too small
+  // (10 names expected) it is built again from the rows, sized far too big it folds down.
+  it.each([undefined, 10, 50_000_000])('writes a Bloom filter with no false negatives over every row (expected names: %s)', (expectedNames) => {
     const dir = freshDir();
     const claims: Claim[] = [];
     for (let i = 0; i < 5000; i++) claims.push({ name: `h${i}.d${i % 97}.example.com`, action: i % 10 === 0 ? 'allow' : 'block', scope: i % 2 ? 'subtree' : 'exact' });
-    const stats = writeTable(dir, claims);
+    const stats = writeTable(dir, claims, { expectedNames });
     const db = new Database(stats.path, { readonly: true });
     try {
       const { bits, hashes } = db.prepare('SELECT bits, hashes FROM bloom').get() as { bits: Buffer; hashes: number };
@@ -276,6 +288,9 @@ describe('writing the table (compiler/write-db.ts)', () => {
       let falsePositives = 0;
       for (let i = 0; i < 5000; i++) if (bloom.mayContain(treeKey(`other${i}.example.net`))) falsePositives++;
       expect(falsePositives).toBeLessThan(250);
+      // 10 to 20 bits a name, never the staging size.
+      expect(bits.length * 8).toBeGreaterThanOrEqual(10 * stats.rules);
+      expect(bits.length * 8).toBeLessThanOrEqual(2 * 10 * (stats.rules + stats.compressed));
     } finally {
       db.close();
     }
@@ -310,8 +325,18 @@ describe('writing the table (compiler/write-db.ts)', () => {
     w.addRule('new.example.com', 'block', 'subtree', false, a, null);
     w.addRule('kept.example.com', 'block', 'subtree', false, a, null);
     w.finish({ compilerVersion: 'new' });
-    expect(w.previousSourceEntries().get('list-b')).toBe(0);
-    expect(w.lastDiff()).toEqual({ added: 1, removed: 1 });
+    expect(readPreviousSources(join(dir, BLOCKLIST_PREV_FILE)).get('list-b')).toEqual({ entries: 0, valid: 0 });
+    const [live, prev] = [join(dir, BLOCKLIST_FILE), join(dir, BLOCKLIST_PREV_FILE)];
+    const diff = diffTables(live, prev);
+    expect(diff.counted && { added: diff.added, removed: diff.removed, bySource: Object.fromEntries(diff.bySource ?? []) }).toEqual({
+      added: 1,
+      removed: 1,
+      // kept.example.com moved from list-b to list-a; old.example.com (list-a) went away.
+      bySource: { 'list-a': { added: 2, removed: 1 }, 'list-b': { added: 0, removed: 1 } },
+    });
+    // Bigger tables get the totals alone, then nothing; the reason says which.
+    expect(diffTables(live, prev, { total: 2, bySource: 1 })).toEqual({ counted: true, added: 1, removed: 1, bySource: null, why: 'not counted per list above 1 rules (2 here)' });
+    expect(diffTables(live, prev, { total: 1, bySource: 1 })).toEqual({ counted: false, why: 'not counted above 1 rules (2 here)' });
     expect([...rowsOf(join(dir, BLOCKLIST_PREV_FILE)).keys()].sort()).toEqual(['kept.example.com', 'old.example.com']);
     expect([...rowsOf(join(dir, BLOCKLIST_FILE)).keys()].sort()).toEqual(['kept.example.com', 'new.example.com']);
   });
@@ -750,7 +775,6 @@ describe('exporting the table (compiler/export.ts)', () => {
       'server:',
       'local-zone: "tracker.example.com." always_nxdomain',
       'local-zone: "cdn.tracker.example.com." always_transparent',
-      'local-zone: "ads.example.net." transparent',
       'local-data: "ads.example.net. A 0.0.0.0"',
       'local-data: "ads.example.net. AAAA ::"',
       'local-zone: "user.example.org." always_nxdomain',
@@ -812,6 +836,89 @@ describe('exporting the table (compiler/export.ts)', () => {
       { numRuns: 40, seed: 7 },
     );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Export → compile: every export format read back by hushdns's own parsers gives the table's
+// decisions (the adblock `|name^` bug widened exact rules into subtrees on the way back).
+
+/** A claim as an adblock line, the syntax the table's model comes from. */
+function adblockLine(c: Claim): string {
+  return `${c.action === 'allow' ? '@@' : ''}${c.scope === 'subtree' ? '||' : '|'}${c.name}^${c.strong ? '$important' : ''}`;
+}
+
+/** Compiles `claims` from adblock lists (one per source), exports `format` and compiles the export. */
+async function roundTrip(claims: Claim[], format: ExportFormat): Promise<{ original: string; again: string; lossy: number; text: string }> {
+  const lists: Record<string, string> = {};
+  for (const c of claims) lists[`${SOURCE_NAMES[c.source ?? 0]}.txt#adblock`] = `${lists[`${SOURCE_NAMES[c.source ?? 0]}.txt#adblock`] ?? ''}${adblockLine(c)}\n`;
+  const first = freshDir();
+  await compileLists(first, lists);
+  const original = join(first, BLOCKLIST_FILE);
+  const exported = await exportText(original, format);
+  const second = freshDir();
+  await compileLists(second, { [`export.txt#${format}`]: exported.text });
+  return { original, again: join(second, BLOCKLIST_FILE), lossy: exported.lossy, text: exported.text };
+}
+
+function decisionsDiffer(a: string, b: string, names: string[]): string[] {
+  const ta = Blocklist.open(a);
+  const tb = Blocklist.open(b);
+  try {
+    return names.filter((n) => (ta.decide(n).action === 'block') !== (tb.decide(n).action === 'block'));
+  } finally {
+    ta.close();
+    tb.close();
+  }
+}
+
+describe('export → compile with our own parsers', () => {
+  const universe = ['example.org', 'a.example.org', 'b.example.org', 'a.a.example.org', 'b.a.example.org', 'a.b.example.org', 'example.net', 'a.example.net'];
+  const probeNames = [...universe, ...universe.map((n) => `z.${n}`)];
+  const claimArb = (strong: boolean) =>
+    fc.record({
+      name: fc.constantFrom(...universe),
+      action: fc.constantFrom<Action>('block', 'allow'),
+      scope: fc.constantFrom<ClaimScope>('exact', 'subtree'),
+      strong: strong ? fc.boolean() : fc.constant(false),
+      source: fc.integer({ min: 0, max: 2 }),
+    });
+
+  it('reads |name^ back as the exact name it was written for', async () => {
+    const { again, text } = await roundTrip([{ name: 'ads.example.org', action: 'block', scope: 'exact' }], 'adblock');
+    expect(text).toContain('|ads.example.org^');
+    const t = Blocklist.open(again);
+    try {
+      expect(t.decide('ads.example.org').action).toBe('block');
+      expect(t.decide('www.ads.example.org').action).toBe('none');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('gives the same decisions in every format that reports no loss (random tables, plain claims)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(claimArb(false), { minLength: 1, maxLength: 10 }), async (cs) => {
+        for (const format of FORMATS) {
+          const { original, again, lossy, text } = await roundTrip(cs, format);
+          if (format !== 'adblock' && format !== 'rpz' && lossy > 0) continue;
+          const differ = decisionsDiffer(original, again, probeNames);
+          if (differ.length > 0) throw new Error(`${format}: ${differ.join(', ')} decided differently after export and compile; claims ${JSON.stringify(cs)}\n${text}`);
+        }
+      }),
+      { numRuns: 25, seed: 11 },
+    );
+  }, 120_000);
+
+  it('gives the same decisions through adblock with $important claims too (random tables)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(claimArb(true), { minLength: 1, maxLength: 10 }), async (cs) => {
+        const { original, again, text } = await roundTrip(cs, 'adblock');
+        const differ = decisionsDiffer(original, again, probeNames);
+        if (differ.length > 0) throw new Error(`adblock: ${differ.join(', ')} decided differently; claims ${JSON.stringify(cs)}\n${text}`);
+      }),
+      { numRuns: 25, seed: 12 },
+    );
+  }, 120_000);
 });
 
 /** Names the fixture's lossy hosts/domains/dnsmasq output cannot get right. */

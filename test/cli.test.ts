@@ -30,8 +30,10 @@ interface Result {
   stderr: string;
 }
 
-function run(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Result {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
+/** The CLI with `args`, or with `shell` a command line run inside `script`, which gives it a terminal. */
+function run(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; shell?: string } = {}): Result {
+  const [file, argv] = opts.shell ? ['script', ['-qec', opts.shell, '/dev/null']] : [process.execPath, [CLI, ...args]];
+  const r = spawnSync(file, argv, {
     cwd: opts.cwd ?? workDir,
     env: cleanEnv(opts.env),
     encoding: 'utf8',
@@ -224,6 +226,44 @@ describe('hushdns config', () => {
     expect(r.stderr).toMatch(/expected a duration such as 500ms, 2s/);
     expect(r.stderr).toMatch(/block-mod \(in .*bad\.yaml\): unknown setting/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('check runs the checks serve and compile run, and reports all of their problems together', () => {
+    const file = join(workDir, 'deep.yaml');
+    writeFileSync(
+      file,
+      [
+        'upstream:',
+        '  - https://1.1.1.1/dns-query',
+        '  - ftp://9.9.9.9',
+        'local-records:',
+        '  - { name: mail.lan, type: MX, value: 192.168.1.5 }',
+        'sources:',
+        '  - no-such-registry-id',
+        '  - { path: ./lists-that-are-not-here.txt, format: hosts }',
+        'exclude:',
+        '  - /[unclosed/',
+        'include:',
+        '  - "not a name"',
+        'deny:',
+        '  - co.uk',
+      ].join('\n'),
+    );
+    const r = run(['config', 'check', '--config', file]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).not.toContain('configuration OK');
+    expect(r.stderr).toMatch(/upstream\[1\] = "ftp:\/\/9\.9\.9\.9": /);
+    expect(r.stderr).toMatch(/local-records\[0\]\.type = "MX": expected A, AAAA, CNAME, PTR or TXT/);
+    expect(r.stderr).toMatch(/sources\[0\]: source no-such-registry-id: no such file .* and not a registry id/);
+    expect(r.stderr).toMatch(/sources\[1\]: source \.\/lists-that-are-not-here\.txt: no such file/);
+    expect(r.stderr).toMatch(/exclude\[0\] = "\/\[unclosed\/": not a valid regular expression/);
+    expect(r.stderr).toMatch(/include\[0\] = "not a name": not a valid inclusion/);
+    expect(r.stderr).toMatch(/deny\[0\] = "co\.uk": expected a name .*not public-suffix/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // The same file stops serve and compile with the same messages.
+    const compile = run(['compile', '--config', file, '--data-dir', join(workDir, 'deep-data')]);
+    expect(compile.status).toBe(2);
+    expect(compile.stderr).toMatch(/exclude\[0\] = "\/\[unclosed\/"/);
   });
 
   it('check names the environment variable a bad value came from', () => {
@@ -448,6 +488,49 @@ describe('hushdns compile, why and export', () => {
     expect(r.stderr).toMatch(/missing\.txt/);
   });
 
+  it('compile --json prints a JSON error for a bad source or setting, and nothing else on stdout', () => {
+    const missing = run(['compile', '--data-dir', join(workDir, 'never'), '--no-default-sources', '--no-bundled', '--source', './missing.txt#hosts', '--json']);
+    expect(missing.status).toBe(2);
+    const err = JSON.parse(missing.stdout) as { ok: boolean; error: string; problems: string[] };
+    expect(err.ok).toBe(false);
+    expect(err.problems).toEqual([expect.stringMatching(/source \.\/missing\.txt#hosts: no such file .*missing\.txt/)]);
+    const badSetting = run(['compile', '--json', '--no-default-sources', '--no-bundled'], { env: { HUSHDNS_FETCH_TIMEOUT: 'soon' } });
+    expect(badSetting.status).toBe(2);
+    expect(JSON.parse(badSetting.stdout)).toMatchObject({ ok: false, problems: [expect.stringContaining('fetch-timeout = "soon" (from HUSHDNS_FETCH_TIMEOUT)')] });
+  });
+
+  it('a failed compile says nothing was written, in text and in JSON', () => {
+    const dir = join(workDir, 'failed-compile');
+    const args = ['compile', '--data-dir', dir, '--no-default-sources', '--no-bundled', '--source', 'http://127.0.0.1:9/list.txt#hosts', '--fetch-timeout', '500ms'];
+    const text = run(args);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toMatch(/nothing written after \d+\.\d\d s: .*blocklist\.sqlite is the table from before/);
+    expect(text.stdout).not.toMatch(/MiB\)/);
+    const json = run([...args, '--json']);
+    expect(json.status).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, written: false, error: expect.stringMatching(/no source could be read/) });
+  });
+
+  it('shows live progress only when stdout is a terminal, and never with --json', () => {
+    const args = ['compile', '--data-dir', join(workDir, 'progress'), '--no-default-sources', '--no-bundled', '--source', './hosts.txt#hosts'];
+    // `script` gives the command a terminal; the redirection inside decides what stdout is.
+    const inTerminal = (cmd: string) => run([], { shell: cmd });
+    const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+    const tty = inTerminal(command);
+    expect(tty.status, tty.stderr).toBe(0);
+    expect(tty.stdout).toMatch(/\r\x1b\[Kread file-hosts\.txt: 2 entries/);
+    expect(tty.stdout).toMatch(/written in/);
+    // stderr on the terminal, stdout into a file: no progress anywhere.
+    const out = join(workDir, 'progress-report.txt');
+    const piped = inTerminal(`${command} > '${out}'`);
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stdout + readFileSync(out, 'utf8')).not.toContain('\x1b[K');
+    expect(readFileSync(out, 'utf8')).toMatch(/written in/);
+    const json = inTerminal(`${command} --json`);
+    expect(json.stdout).not.toContain('\x1b[K');
+    expect(JSON.parse(json.stdout.replace(/\r\n/g, '\n'))).toMatchObject({ ok: true });
+  });
+
   it('why shows the decision for a name and the list behind it', () => {
     const text = run(['why', 'sub.metrics.example.net', '--data-dir', dataDir()]);
     expect(text.status).toBe(0);
@@ -457,6 +540,57 @@ describe('hushdns compile, why and export', () => {
     expect(json.decision.action).toBe('allow');
     const none = JSON.parse(run(['why', 'www.example.com', '--data-dir', dataDir(), '--json']).stdout) as { decision: { action: string } };
     expect(none.decision.action).toBe('none');
+  });
+
+  it('why takes names as people type them: Unicode, capitals, a trailing dot', () => {
+    writeFileSync(join(workDir, 'idn.txt'), '||bücher.example^\n');
+    const dir = join(workDir, 'idn-table');
+    expect(run(['compile', '--data-dir', dir, '--no-default-sources', '--no-bundled', '--source', './idn.txt#adblock']).status).toBe(0);
+    for (const name of ['bücher.example', 'www.BÜCHER.example.', 'xn--bcher-kva.example']) {
+      const r = run(['why', name, '--data-dir', dir, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ decision: { action: 'block', ruleName: 'xn--bcher-kva.example' } });
+    }
+    const canary = run(['why', 'Use-Application-DNS.net.', '--data-dir', dir]);
+    expect(canary.stdout).toMatch(/^use-application-dns\.net: not listed\n  hushdns answers this name itself/);
+    const bad = run(['why', 'not a name', '--data-dir', dir]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/"not a name" is not a domain name \(bad-character\)/);
+  });
+
+  it('why and export find the table through --config and HUSHDNS_CONFIG like every other command', () => {
+    const file = join(workDir, 'table-config.yaml');
+    writeFileSync(file, `data-dir: ${dataDir()}\n`);
+    const viaFlag = run(['why', 'sub.metrics.example.net', '--config', file]);
+    expect(viaFlag.status, viaFlag.stderr).toBe(0);
+    expect(viaFlag.stdout).toMatch(/BLOCKED/);
+    const viaEnv = run(['export', '--format', 'domains'], { env: { HUSHDNS_CONFIG: file } });
+    expect(viaEnv.status, viaEnv.stderr).toBe(0);
+    expect(viaEnv.stdout).toMatch(/^tracker\.example\.org$/m);
+    expect(run(['why', 'sub.metrics.example.net'], { env: { HUSHDNS_CONFIG: file } }).stdout).toMatch(/BLOCKED/);
+    // The flag still beats the file.
+    expect(run(['why', 'x.example.org', '--config', file, '--data-dir', join(workDir, 'empty')]).stderr).toMatch(/no compiled table at .*empty/);
+    for (const command of ['why', 'export']) {
+      const help = run([command, '--help']).stdout.replace(/\s+/g, ' ');
+      expect(help).toContain('[default: ./data] [env: HUSHDNS_DATA_DIR]');
+      expect(help).toContain('--config');
+    }
+  });
+
+  it('compiles with inclusions from the config file, globally and per source', () => {
+    writeFileSync(join(workDir, 'mixed.txt'), ['tracking.miui.com', 'ads.example.com', 'stats.example.com', 'other.example.net'].join('\n'));
+    const file = join(workDir, 'include.yaml');
+    writeFileSync(
+      file,
+      ['default-sources: false', 'bundled: false', 'include:', '  - "*.miui.com"', '  - "*.example.com"', 'sources:', "  - { path: ./mixed.txt, format: domains, include: ['/^(tracking|ads)\\./'] }"].join('\n'),
+    );
+    const dir = join(workDir, 'include-table');
+    const r = run(['compile', '--config', file, '--data-dir', dir, '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { sources: { entries: number; notIncluded: number }[] };
+    expect(report.sources[0]).toMatchObject({ entries: 2, notIncluded: 2 });
+    const domains = run(['export', '--format', 'domains', '--data-dir', dir]).stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(domains.sort()).toEqual(['ads.example.com', 'tracking.miui.com']);
   });
 
   it('why without a compiled table says to compile first', () => {

@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublicSuffix, nameAndParents } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
 import { compile, CompileError } from '../compiler/compile.js';
+import { DIFF_MAX_RULES } from '../compiler/diff.js';
+import { formatReport } from '../compiler/report.js';
 import { fromArgument, type SourceSpec } from '../compiler/sources.js';
+import { MatcherError } from '../compiler/transforms/matchers.js';
 import { Blocklist } from '../server/blocklist.js';
 import { compileLists } from './helpers/server.js';
 import { CORPUS_DIR, HAS_CORPUS, tempDir } from './helpers/temp.js';
@@ -147,6 +150,120 @@ describe('compile: decisions and provenance', () => {
     expect(second.totals.removed).toBe(1);
     expect(existsSync(join(dir, BLOCKLIST_PREV_FILE))).toBe(true);
   });
+
+  it('counts the names each list added and removed, not only its net change', async () => {
+    const dir = tempDir();
+    await compileLists(dir, { 'a.txt#domains': 'one.example.org\ntwo.example.org\n', 'b.txt#domains': 'shared.example.net\n' });
+    // a swaps one name for another (net 0), b gains a name that a already had.
+    const second = await compileLists(dir, {
+      'a.txt#domains': 'one.example.org\nthree.example.org\n',
+      'b.txt#domains': 'shared.example.net\none.example.org\n',
+    });
+    const [a, b] = second.sources;
+    expect({ added: a.added, removed: a.removed, net: a.entriesDelta }).toEqual({ added: 1, removed: 1, net: 0 });
+    expect({ added: b.added, removed: b.removed, net: b.entriesDelta }).toEqual({ added: 1, removed: 0, net: 1 });
+    expect(second.totals).toMatchObject({ added: 1, removed: 1, diffSkipped: null });
+    expect(formatReport(second)).toMatch(/file-a\.txt\s+local\s+domains\s+2\s+\+1 -1/);
+  });
+
+  it('says so when the added/removed count is skipped for a big table, and shows the net change instead', async () => {
+    const dir = tempDir();
+    const names = (from: number, n: number) => Array.from({ length: n }, (_, i) => `h${from + i}.example.org`).join('\n');
+    await compileLists(dir, { 'big.txt#domains': names(0, DIFF_MAX_RULES + 1) });
+    const second = await compileLists(dir, { 'big.txt#domains': names(5, DIFF_MAX_RULES + 1) });
+    expect(second.sources[0]).toMatchObject({ added: null, removed: null, entriesDelta: 0 });
+    expect(second.totals.diffSkipped).toMatch(/not counted above 300,000 rules/);
+    expect(formatReport(second)).toMatch(/names added\/removed not counted above 300,000 rules \(300,\d{3} here\); the change column shows the net change/);
+  }, 60_000);
+});
+
+describe('compile: exclusions, inclusions and the canary guard, in that order', () => {
+  it('never lets a pattern decide the DoH canary or Private Relay, and warns about the list', async () => {
+    const dir = tempDir();
+    const report = await compileLists(dir, {
+      're.txt#regex': ['(^|\\.)use-application-dns\\.net$', 'icloud\\.com$', '^ads\\.'].join('\n'),
+      'w.txt#wildcard': '*.mask*.icloud.com\n',
+    });
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      for (const name of ['use-application-dns.net', 'x.use-application-dns.net', 'mask.icloud.com', 'mask-h2.icloud.com']) {
+        expect(bl.decide(name).action, name).toBe('none');
+        expect(bl.explain(name).patterns, name).toEqual([]);
+      }
+      // Everything else the patterns were listed for stays blocked.
+      expect(bl.decide('www.icloud.com').action).toBe('block');
+      expect(bl.decide('ads.example.org').action).toBe('block');
+      expect(bl.decide('a.mask2.icloud.com').action).toBe('block');
+    } finally {
+      bl.close();
+    }
+    expect(report.sources[0].canaryPatterns).toEqual(['(^|\\.)use-application-dns\\.net$ (use-application-dns.net)', 'icloud\\.com$ (mask.icloud.com, mask-h2.icloud.com)']);
+    expect(report.sources[1].canaryPatterns).toHaveLength(1);
+    expect(report.warnings.join('\n')).toMatch(/file-re\.txt has patterns that also match names hushdns answers itself: .*use-application-dns/);
+  });
+
+  it('applies exclusions to patterns by their text, before the canary guard', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'p.txt');
+    writeFileSync(list, ['(^|\\.)ibs\\.lgappstv\\.com$', '(^|\\.)use-application-dns\\.net$', '^keep\\.'].join('\n'));
+    const report = await compileSources(dir, [{ ...source(list, 'regex'), exclude: ['/lgappstv/'] }], { exclude: ['/use-application/'] });
+    expect(report.sources[0]).toMatchObject({ patterns: 1, excluded: 2, canaryPatterns: [] });
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      expect(bl.decide('ibs.lgappstv.com').action).toBe('none');
+      expect(bl.decide('keep.example.org').action).toBe('block');
+    } finally {
+      bl.close();
+    }
+  });
+
+  it('counts an excluded canary name as excluded, not as a canary the list tried to block', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'c.txt');
+    writeFileSync(list, '||use-application-dns.net^\n||mask.icloud.com^\n||ads.example.org^\n');
+    const report = await compileSources(dir, [source(list, 'adblock')], { exclude: ['use-application-dns.net'] });
+    expect(report.sources[0]).toMatchObject({ excluded: 1, canary: ['mask.icloud.com'], entries: 1 });
+  });
+
+  it('keeps only the entries that match the inclusions, global and per source (exact, wildcard, regex)', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.txt');
+    const b = join(dir, 'b.txt');
+    writeFileSync(a, ['tracking.miui.com', 'data.mistat.xiaomi.com', 'ads.example.org', 'exact.example.net', 'other.example.net'].join('\n'));
+    writeFileSync(b, ['ads1.example.org', 'ads2.example.org', 'logs.example.org'].join('\n'));
+    const report = await compileSources(
+      dir,
+      [source(a, 'domains'), { ...source(b, 'domains'), include: ['/^ads\\d\\./'] }],
+      { include: ['*.miui.com', '*.xiaomi.com', 'exact.example.net', '/^ads/'] },
+    );
+    expect([...ruleNames(dir)].sort()).toEqual(['ads.example.org', 'ads1.example.org', 'ads2.example.org', 'data.mistat.xiaomi.com', 'exact.example.net', 'tracking.miui.com']);
+    expect(report.sources.map((r) => [r.entries, r.notIncluded])).toEqual([
+      [4, 1],
+      [2, 1],
+    ]);
+    expect(formatReport(report)).toMatch(/file-a\.txt .* 1 \(1 not included\)/);
+  });
+
+  it('applies inclusions to patterns by their text too', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'r.txt');
+    writeFileSync(list, ['^ads\\.', 'lgappstv'].join('\n'));
+    const report = await compileSources(dir, [{ ...source(list, 'regex'), include: ['/lgappstv/'] }]);
+    expect(report.sources[0]).toMatchObject({ patterns: 1, notIncluded: 1 });
+  });
+
+  it('reports every bad exclusion and inclusion pattern together, before fetching anything', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'l.txt');
+    writeFileSync(list, 'a.example.org\n');
+    const err = await compileSources(dir, [{ ...source(list, 'domains'), include: ['/(/'] }], { exclude: ['/[/'], include: ['bad name!'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MatcherError);
+    expect((err as MatcherError).problems).toEqual([
+      expect.stringMatching(/^exclude\[0\] = "\/\[\/": not a valid regular expression/),
+      expect.stringMatching(/^include\[0\] = "bad name!": not a valid inclusion \(bad-character\)/),
+      expect.stringMatching(/^source file-l\.txt: include\[0\] = "\/\(\/": not a valid regular expression/),
+    ]);
+  });
 });
 
 describe('compile: failures keep the last good table', () => {
@@ -214,6 +331,58 @@ describe('compile: fetching lists over HTTP', () => {
     expect(third.sources[0].status).toBe('stale');
     expect(third.sources[0].error).toMatch(/500/);
     expect([...ruleNames(dir)]).toEqual(['ads.example.org']);
+  });
+
+  it('keeps the last good copy when a 200 answer is a plain-text error page, without replacing the cache', async () => {
+    const dir = tempDir();
+    const good = '0.0.0.0 ads.example.org\n0.0.0.0 track.example.net\n';
+    bodies.set('/flaky.txt', { status: 200, body: good });
+    const spec = () => fromArgument(`http://127.0.0.1:${port}/flaky.txt#hosts`, 'cli', []);
+    const first = await compileSources(dir, [spec()]);
+    expect(first.sources[0]).toMatchObject({ status: 'fresh', entries: 2 });
+    const cached = join(dir, 'cache', `${spec().id}.txt`);
+    expect(readFileSync(cached, 'utf8')).toBe(good);
+
+    bodies.set('/flaky.txt', { status: 200, body: 'Service temporarily unavailable\nPlease try again later.\n' });
+    const second = await compileSources(dir, [spec()]);
+    expect(second.sources[0]).toMatchObject({ status: 'stale', entries: 2, invalid: 0 });
+    expect(second.sources[0].error).toMatch(/flaky\.txt: the new copy holds no valid hosts entries \(2 not-an-ip\)/);
+    expect(second.warnings.join('\n')).toMatch(/using the last good copy/);
+    expect(readFileSync(cached, 'utf8')).toBe(good);
+    expect([...ruleNames(dir)].sort()).toEqual(['ads.example.org', 'track.example.net']);
+    expect(readdirSync(join(dir, 'cache')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // A good copy is accepted again.
+    bodies.set('/flaky.txt', { status: 200, body: '0.0.0.0 new.example.org\n' });
+    const third = await compileSources(dir, [spec()]);
+    expect(third.sources[0]).toMatchObject({ status: 'fresh', entries: 1 });
+    expect([...ruleNames(dir)]).toEqual(['new.example.org']);
+  });
+
+  it('keeps the last good copy when a new copy collapses to a small fraction of it', async () => {
+    const dir = tempDir();
+    const hosts = (n: number) => Array.from({ length: n }, (_, i) => `0.0.0.0 h${i}.example.org`).join('\n');
+    bodies.set('/shrinks.txt', { status: 200, body: hosts(200) });
+    const spec = () => fromArgument(`http://127.0.0.1:${port}/shrinks.txt#hosts`, 'cli', []);
+    expect((await compileSources(dir, [spec()])).sources[0].entries).toBe(200);
+    bodies.set('/shrinks.txt', { status: 200, body: `${hosts(5)}\nService temporarily unavailable\n` });
+    const collapsed = await compileSources(dir, [spec()]);
+    expect(collapsed.sources[0]).toMatchObject({ status: 'stale', entries: 200 });
+    expect(collapsed.sources[0].error).toMatch(/holds 5 valid entries where the last build read 200/);
+    // A smaller list that is still a list (half) is taken.
+    bodies.set('/shrinks.txt', { status: 200, body: hosts(100) });
+    expect((await compileSources(dir, [spec()])).sources[0]).toMatchObject({ status: 'fresh', entries: 100 });
+  });
+
+  it('fails a source whose first download is an error page, with the reason, and builds from the others', async () => {
+    const dir = tempDir();
+    bodies.set('/down.txt', { status: 200, body: 'Service temporarily unavailable\n' });
+    bodies.set('/up.txt', { status: 200, body: 'up.example.org\n' });
+    const report = await compileSources(dir, [fromArgument(`http://127.0.0.1:${port}/down.txt`, 'cli', []), fromArgument(`http://127.0.0.1:${port}/up.txt#domains`, 'cli', [])]);
+    expect(report.sources[0]).toMatchObject({ status: 'failed', entries: 0 });
+    expect(report.sources[0].error).toMatch(/down\.txt: cannot tell the format/);
+    expect(existsSync(join(dir, 'cache', `${report.sources[0].id}.txt`))).toBe(false);
+    expect([...ruleNames(dir)]).toEqual(['up.example.org']);
   });
 
   it('rejects an HTML page (captive portal) for that source and keeps the others', async () => {

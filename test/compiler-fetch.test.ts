@@ -238,16 +238,62 @@ describe('fetchSource over http', () => {
     expect(seen).toHaveLength(2);
   });
 
-  it('gives up within a bounded time when the server never answers', async () => {
+  it('gives up at the deadline when the server never answers, with no retry past it', async () => {
     handler = () => {}; // hold the request open forever
     const started = Date.now();
-    const r = await fetchSource('example', `${base}/list.txt`, { ...opts, timeoutMs: 200, retries: 1 });
+    const r = await fetchSource('example', `${base}/list.txt`, { ...opts, timeoutMs: 300, retries: 3 });
     const elapsed = Date.now() - started;
     expect(r).toMatchObject({ status: 'failed', path: null, errorCode: 'timeout' });
     expect(r.error).toContain(`${base}/list.txt`);
-    expect(seen).toHaveLength(2);
-    expect(elapsed).toBeGreaterThanOrEqual(380);
+    expect(r.error).toMatch(/no complete copy within the 0\.3 s deadline/);
+    expect(seen).toHaveLength(1);
+    expect(elapsed).toBeGreaterThanOrEqual(280);
     expect(elapsed).toBeLessThan(1_500);
+  });
+
+  it('counts retries and their backoff against the one deadline of the list', async () => {
+    handler = (_req, res) => {
+      setTimeout(() => res.writeHead(503).end('busy'), 100);
+    };
+    const started = Date.now();
+    // Per attempt this would be 11 tries and seconds of backoff; the deadline stops it at ~0.6 s.
+    const r = await fetchSource('example', `${base}/list.txt`, { ...opts, timeoutMs: 600, retries: 10, retryBaseMs: 100 });
+    const elapsed = Date.now() - started;
+    // The last attempt either got its 503 with no time left to retry, or was cut off by the deadline.
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(/(HTTP 503.*no time left for another attempt within|no complete copy within) the 0\.6 s deadline/);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.length).toBeLessThan(6);
+    expect(elapsed).toBeLessThan(1_500);
+  });
+
+  it('with deferCommit, leaves a fresh body out of the cache until it is accepted', async () => {
+    await primeCache('example');
+    handler = serve(LIST_V2, { etag: '"v2"' });
+    const r = await fetchSource('example', `${base}/list.txt`, { ...opts, deferCommit: true });
+    expect(r.status).toBe('fresh');
+    expect(r.path).toMatch(/\.tmp$/);
+    expect(readFileSync(r.path!, 'utf8')).toBe(LIST_V2);
+    expect(readFileSync(join(cacheDir, 'example.txt'), 'utf8')).toBe(LIST);
+    await r.pending!.accept();
+    expect(r.pending).toBeUndefined();
+    expect(r.path).toBe(join(cacheDir, 'example.txt'));
+    expect(readFileSync(r.path!, 'utf8')).toBe(LIST_V2);
+    expect(JSON.parse(readFileSync(join(cacheDir, 'example.json'), 'utf8'))).toMatchObject({ etag: '"v2"', sha256: sha256(LIST_V2) });
+  });
+
+  it('with deferCommit, a rejected body is deleted and the last good copy comes back as stale', async () => {
+    await primeCache('example');
+    handler = serve('Service temporarily unavailable\n');
+    const r = await fetchSource('example', `${base}/list.txt`, { ...opts, deferCommit: true });
+    const stale = await r.pending!.reject('the new copy holds no valid hosts entries');
+    expect(stale).toMatchObject({ status: 'stale', errorCode: 'unusable', sha256: sha256(LIST), path: join(cacheDir, 'example.txt') });
+    expect(stale.error).toBe(`${base}/list.txt: the new copy holds no valid hosts entries`);
+    expect(readFileSync(stale.path!, 'utf8')).toBe(LIST);
+    await expect(r.pending?.accept() ?? Promise.reject(new Error('settled'))).rejects.toThrow();
+    // Next time the old validators are still the ones sent.
+    handler = conditional('"v1"', 'Mon, 01 Jan 2024 00:00:00 GMT');
+    expect((await fetchSource('example', `${base}/list.txt`, opts)).status).toBe('not-modified');
   });
 
   it('keeps the old copy when the body stalls halfway until the deadline', async () => {

@@ -365,16 +365,23 @@ describe('adblock parser', () => {
       ['||ads.example.com', block('ads.example.com', 'subtree')],
       ['||ads.example.com^|', block('ads.example.com', 'subtree')],
       ['||ads.example.com|', block('ads.example.com', 'subtree')],
-      ['|ads.example.com^', block('ads.example.com', 'subtree')],
+      // `|` anchors the start of the host itself and `^` its end: exactly this name (AdGuard DNS syntax).
+      ['|ads.example.com^', block('ads.example.com', 'exact')],
+      ['|ads.example.com|', block('ads.example.com', 'exact')],
+      ['|ads.example.com^|', block('ads.example.com', 'exact')],
+      ['|ads.example.com^$important', { kind: 'rule', name: 'ads.example.com', action: 'block', scope: 'exact', important: true }],
+      // Open-ended `|name` matches every host that starts with the text.
+      ['|ads.example.com', globOf('ads.example.com*', 'block')],
       ['ads.example.com^', block('ads.example.com', 'subtree')],
-      ['.ads.example.com^', block('ads.example.com', 'subtree')],
+      // A leading `.` matches only below the name.
+      ['.ads.example.com^', globOf('*.*.ads.example.com')],
       ['  ||ads.example.com^  ', block('ads.example.com', 'subtree')],
       ['|https://exact.example.com^', block('exact.example.com', 'exact')],
       ['|http://exact.example.com^', block('exact.example.com', 'exact')],
       ['://exact.example.com^', block('exact.example.com', 'exact')],
       ['@@||ads.example.com^', allow('ads.example.com', 'subtree')],
       ['@@||go.example.com^|', allow('go.example.com', 'subtree')],
-      ['@@|ads.example.com^', allow('ads.example.com', 'subtree')],
+      ['@@|ads.example.com^', allow('ads.example.com', 'exact')],
       ['||ADS.Example.COM^', block('ADS.Example.COM', 'subtree')],
       ['||adman_test.example.org^', block('adman_test.example.org', 'subtree')],
       ['@@||hentaienespañol.example^', allow('hentaienespañol.example', 'subtree')],
@@ -461,7 +468,7 @@ describe('adblock parser', () => {
       ['||hbbtv.*.de^', globOf('*.hbbtv.*.de')],
       ['||st-n.ads*-adnow.com^', globOf('*.st-n.ads*-adnow.com')],
       ['||reachableads-av.*.amazonaws.com^', globOf('*.reachableads-av.*.amazonaws.com')],
-      ['|c.blue.*.com^|', globOf('*.c.blue.*.com')],
+      ['|c.blue.*.com^|', globOf('c.blue.*.com')],
       ['||*.example.com^', globOf('*.*.example.com')],
       ['@@||ok*.example.com^', globOf('*.ok*.example.com', 'allow')],
       ['|https://x*.example.com^', globOf('x*.example.com')],
@@ -511,6 +518,9 @@ describe('dnsmasq parser', () => {
     ['address=/ads.example.com/', block('ads.example.com', 'subtree')],
     ['address=/ads.example.com/192.0.2.1', block('ads.example.com', 'subtree')],
     ['server=/ads.example.com/', block('ads.example.com', 'subtree')],
+    // `#` means "use the standard servers": resolve normally, an exception to a wider block.
+    ['server=/ok.example.com/#', allow('ok.example.com', 'subtree')],
+    ['server=/a.example.com/b.example.com/#', [allow('a.example.com', 'subtree'), allow('b.example.com', 'subtree')]],
     ['server=/ads.example.com/192.0.2.53', unsup('forwarding')],
     ['local=/ads.example.com/', block('ads.example.com', 'subtree')],
     ['  local=/ads.example.com/  ', block('ads.example.com', 'subtree')],
@@ -556,8 +566,13 @@ describe('unbound parser', () => {
     ['local-zone: "ok.example.com." always_transparent', allow('ok.example.com.', 'subtree')],
     ['local-zone: "a.example.com." block_a', unsup('zone-type:block_a')],
     ['local-zone: "a.example.com." nodefault', unsup('zone-type:nodefault')],
-    ['local-data: "host.example.com. A 192.0.2.1"', unsup('local-data')],
-    ['local-data-ptr: "192.0.2.1 host.example.com"', unsup('local-data')],
+    // Local data replaces the name's answers: a block of that name alone.
+    ['local-data: "host.example.com. A 192.0.2.1"', block('host.example.com.', 'exact')],
+    ['local-data: "host.example.com. AAAA ::"', block('host.example.com.', 'exact')],
+    ['local-data: "host.example.com. 300 IN TXT \'x\'"', block('host.example.com.', 'exact')],
+    ['local-data: host.example.com. A 0.0.0.0', bad('unquoted-local-data')],
+    ['local-data: "host.example.com."', bad('bad-local-data')],
+    ['local-data-ptr: "192.0.2.1 host.example.com"', unsup('local-data-ptr')],
     ['local-zone: "a.example.com." bogus', bad('unknown-zone-type')],
     ['local-zone: "a.example.com."', bad('missing-zone-type')],
     ['local-zone: "a.example.com. always_null', bad('unclosed-quote')],
@@ -773,9 +788,8 @@ describe('fixture files', () => {
       block('ads.example.com', 'subtree'),
       block('no-caret.example.com', 'subtree'),
       block('end-anchor.example.com', 'subtree'),
-      block('single-anchor.example.com', 'subtree'),
+      block('single-anchor.example.com', 'exact'),
       block('no-anchor-caret.example.com', 'subtree'),
-      block('leading-dot.example.com', 'subtree'),
       allow('allowed.example.com', 'subtree'),
       allow('allowed-end.example.com', 'subtree'),
       { kind: 'rule', name: 'important.example.com', action: 'block', scope: 'subtree', important: true },
@@ -783,7 +797,7 @@ describe('fixture files', () => {
       allow('bücher.example', 'subtree'),
     ]);
     const t = tallyOf(results, 0);
-    expect(t.patterns).toBe(2);
+    expect(t.patterns).toBe(3); // two globs and .leading-dot.example.com^ (below the name only)
     expect(Object.fromEntries(t.unsupported)).toEqual({
       badfilter: 1,
       'modifier:third-party': 1,
@@ -823,7 +837,7 @@ describe('fixture files', () => {
       'block:subtree:indented.example.com.',
       'allow:subtree:transparent.example.com.',
       'allow:subtree:typetransparent.example.com.',
-      'unsupported:local-data',
+      'block:exact:host.example.com.',
       'unsupported:zone-type:nodefault',
     ]);
     expect(await names('wildcard.txt', 'wildcard')).toEqual([

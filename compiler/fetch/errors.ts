@@ -11,6 +11,7 @@ export type FetchErrorCode =
   | 'html' // an HTML page (captive portal, error page) instead of a list
   | 'binary' // NUL bytes or mostly control bytes
   | 'empty' // a 2xx with no body
+  | 'unusable' // a body that parses to no usable entries, or far fewer than the last good copy
   | 'encoding' // unsupported or corrupt content-encoding / gzip
   | 'cache'; // reading or writing the cache directory failed
 

@@ -3,9 +3,15 @@
 // a third-party context, a page it applies on, one client) is reported unsupported and never
 // widened into a block of the domain; browser lists (EasyPrivacy) are mostly such rules.
 //
-// Decided semantics (tests in test/compiler-parse.test.ts pin each one):
-//   ||name^  ||name  ||name^|  ||name|  |name^  name^  .name^   block name and its subtree
-//   |http://name^  |https://name^                                 block name only (exact)
+// Decided semantics (tests in test/compiler-parse.test.ts pin each one), after AdGuard's DNS
+// filtering syntax: `||` matches the start of the host or of any label boundary in it, `|` the
+// start (or the end) of the host itself, `^` the end of the host.
+//   ||name^  ||name  ||name^|  ||name|  name^                   block name and its subtree
+//   |name^  |name|  |name^|  |http://name^  |https://name^  ://name^   block name only (exact)
+//   |name                               hosts starting with name: glob `name*`
+//   .name^  .name                       only the names below name: glob `*.*.name`
+// `name^` and `||name` without `^` also match hosts that merely end or start with the text in
+// AdGuard (`badexample.org`, `example.org.evil`); reading them as the subtree is narrower, never wider.
 //   @@ before any of these                                        allow instead of block
 //   bare `name` (no anchor, no ^)       unsupported 'no-anchor': in ABP it is a URL substring
 //   `*` inside the host                 glob pattern (see common.ts for the glob convention)
@@ -127,33 +133,29 @@ function hostRule(p: string, action: Action): ParsedLine {
     return unsupported(isRegex ? 'regex-rule' : 'url-path');
   }
   let i = 0;
-  let anchored = true;
-  let scope: Scope = 'subtree';
+  // How the host is anchored at its start: `||` (a label boundary), `|` or a scheme (the start of
+  // the host itself), `.` (a label boundary strictly inside the host) or not at all.
+  let start: 'label' | 'host' | 'below' | 'none' = 'label';
   if (p.startsWith('://')) {
-    // AdGuard's scheme separator anchors the start of the host: exactly this host.
     i = 3;
-    scope = 'exact';
+    start = 'host';
   } else if (p.charCodeAt(0) === PIPE) {
     if (p.charCodeAt(1) === PIPE) {
       i = 2;
     } else {
       i = 1;
-      // `|https://name^` anchors the whole URL start, so it names exactly one host.
-      if (p.startsWith('http://', 1)) {
-        i += 7;
-        scope = 'exact';
-      } else if (p.startsWith('https://', 1)) {
-        i += 8;
-        scope = 'exact';
-      }
+      start = 'host';
+      if (p.startsWith('http://', 1)) i += 7;
+      else if (p.startsWith('https://', 1)) i += 8;
     }
   } else if (p.charCodeAt(0) === DOT) {
     i = 1;
+    start = 'below';
   } else {
-    anchored = false;
+    start = 'none';
   }
   if (p.charCodeAt(i) === LBRACKET) return unsupported('ip-rule'); // ||[2001:db8::1]^
-  const start = i;
+  const hostStart = i;
   let hasStar = false;
   while (i < n) {
     const c = p.charCodeAt(i);
@@ -161,8 +163,9 @@ function hostRule(p: string, action: Action): ParsedLine {
     else if (!isHostChar(c)) break;
     i++;
   }
-  const host = p.slice(start, i);
-  if (i < n) {
+  const host = p.slice(hostStart, i);
+  const ended = i < n;
+  if (ended) {
     const c = p.charCodeAt(i);
     if (c === CARET) {
       // `^` may only be followed by the end anchor `|`.
@@ -174,13 +177,17 @@ function hostRule(p: string, action: Action): ParsedLine {
     } else {
       return unsupported('url-path');
     }
-  } else if (!anchored) {
+  } else if (start === 'none') {
     return unsupported('no-anchor');
   }
   if (host.length === 0) return invalid('empty');
   if (host.charCodeAt(host.length - 1) === DOT) return unsupported('tld-wildcard');
   if (isAddressLike(host)) return unsupported('ip-rule');
-  if (hasStar) return IP_PREFIX_GLOB.test(host) ? unsupported('ip-rule') : glob(host, scope, action);
+  if (hasStar && IP_PREFIX_GLOB.test(host)) return unsupported('ip-rule');
+  if (start === 'below') return glob(`*.${host}`, 'subtree', action);
+  if (start === 'host' && !ended) return glob(`${host}*`, 'exact', action);
+  const scope: Scope = start === 'host' ? 'exact' : 'subtree';
+  if (hasStar) return glob(host, scope, action);
   return { kind: 'rule', name: host, action, scope };
 }
 

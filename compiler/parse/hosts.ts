@@ -3,24 +3,9 @@
 // file needs for itself (localhost, broadcast, IPv6 link-local and multicast) are skipped, not
 // counted as bad, since nearly every big list ships them in its header.
 import { isIPv4, isIPv6 } from 'node:net';
+import { isHousekeepingName } from '../../common/names.js';
 import type { LineParser, ParsedLine } from '../types.js';
 import { SKIP, invalid, rejectUnreadable, skipSpace, skipToken } from './common.js';
-
-/** Names an OS maps for itself; never a block, whatever the address on their line. */
-const HOUSEKEEPING_NAMES = new Set([
-  'localhost',
-  'localhost.localdomain',
-  'local',
-  'broadcasthost',
-  'ip6-localhost',
-  'ip6-loopback',
-  'ip6-localnet',
-  'ip6-mcastprefix',
-  'ip6-allnodes',
-  'ip6-allrouters',
-  'ip6-allhosts',
-  '0.0.0.0',
-]);
 
 type AddressKind = 'address' | 'housekeeping';
 
@@ -45,13 +30,6 @@ function addressKind(token: string): AddressKind | null {
   return 'address';
 }
 
-function isHousekeepingName(name: string): boolean {
-  if (HOUSEKEEPING_NAMES.has(name)) return true;
-  // Only pay for lowercasing when the name could be an uppercase spelling of one of the above.
-  const c = name.charCodeAt(0);
-  return (c === 0x4c || c === 0x42 || c === 0x49) && HOUSEKEEPING_NAMES.has(name.toLowerCase());
-}
-
 function entry(name: string): ParsedLine {
   if (isHousekeepingName(name)) return SKIP;
   return { kind: 'rule', name, action: 'block', scope: 'exact' };
@@ -66,7 +44,8 @@ export const parseHosts: LineParser = (line) => {
   let i = skipSpace(line, 0, end);
   if (i === end) return SKIP;
   let j = skipToken(line, i, end);
-  const kind = addressKind(line.slice(i, j));
+  // Nearly every line of a big list starts with 0.0.0.0: no slice for it.
+  const kind = j - i === 7 && line.startsWith('0.0.0.0', i) ? 'address' : addressKind(line.slice(i, j));
   if (kind === null) return invalid('not-an-ip');
   i = skipSpace(line, j, end);
   if (i === end) return invalid('no-name');

@@ -1,8 +1,11 @@
 // unbound.conf fragments: `server:` then `local-zone: "name." <type>`. Zone types that answer
 // with an error, an empty/null answer or local data block the zone and everything below it;
-// the transparent types let it resolve (an allow). Names keep their trailing dot here
-// (normaliseName strips it). `local-data:` lines carry answers, not zones: unsupported.
-import type { Action, LineParser } from '../types.js';
+// the transparent types let it resolve (an allow). `local-data: "name. A 0.0.0.0"` replaces the
+// name's answers (a name with local data answers only that data, NODATA for other types), so it
+// blocks that name alone: unbound's way of blocking one name without its subdomains, and how
+// `hushdns export --format unbound` writes exact blocks. Names keep their trailing dot here
+// (normaliseName strips it). `local-data-ptr:` (reverse records) is unsupported.
+import type { Action, LineParser, ParsedLine } from '../types.js';
 import { SKIP, indexOutsideQuotes, invalid, rejectUnreadable, rule, skipSpace, skipToken, unsupported } from './common.js';
 
 const ZONE_ACTIONS = new Map<string, Action>([
@@ -34,7 +37,8 @@ export const parseUnbound: LineParser = (line) => {
   const colon = line.indexOf(':', i);
   if (colon === -1 || colon > end) return invalid('not-a-directive');
   const key = line.slice(i, colon);
-  if (key === 'local-data' || key === 'local-data-ptr') return unsupported('local-data');
+  if (key === 'local-data') return localData(line, colon + 1, end);
+  if (key === 'local-data-ptr') return unsupported('local-data-ptr');
   if (key !== 'local-zone') {
     for (let k = 0; k < key.length; k++) {
       const c = key.charCodeAt(k);
@@ -63,3 +67,15 @@ export const parseUnbound: LineParser = (line) => {
   if (action !== undefined) return rule(name, action, 'subtree');
   return OTHER_ZONE_TYPES.has(type) ? unsupported(`zone-type:${type}`) : invalid('unknown-zone-type');
 };
+
+/** `local-data: "name. [ttl] [class] TYPE data"`: an exact block of the record's owner name. */
+function localData(line: string, from: number, end: number): ParsedLine {
+  const i = skipSpace(line, from, end);
+  if (line.charCodeAt(i) !== 0x22 /* " */) return invalid('unquoted-local-data');
+  const close = line.indexOf('"', i + 1);
+  if (close === -1 || close > end) return invalid('unclosed-quote');
+  const start = skipSpace(line, i + 1, close);
+  const nameEnd = skipToken(line, start, close);
+  if (nameEnd === start || skipSpace(line, nameEnd, close) === close) return invalid('bad-local-data');
+  return rule(line.slice(start, nameEnd), 'block', 'exact');
+}
