@@ -1,24 +1,14 @@
 #!/usr/bin/env node
 // The command line: thin. Each command turns flags into the typed config and calls the module
 // that does the work.
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import yargs, { type Argv, type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError, envName, FIELDS, formatDuration, loadConfig, type FieldDef, type FieldName, type LoadedConfig } from './common/config.js';
-import { canonicalName } from './common/names.js';
+import { UserError } from './common/errors.js';
 import { PACKAGE_VERSION } from './common/paths.js';
-import { isSpecialName } from './common/special-names.js';
-import { BLOCKLIST_FILE } from './common/schema.js';
-import { compile, CompileError, type ProgressEvent } from './compiler/compile.js';
-import { exportTable } from './compiler/export.js';
-import { formatReport } from './compiler/report.js';
-import { compileSettings } from './compiler/settings.js';
-import { SourceError } from './compiler/sources.js';
-import { MatcherError } from './compiler/transforms/matchers.js';
-import { Blocklist, BlocklistError } from './server/blocklist.js';
-import { ListenError } from './server/listen/errors.js';
-import { parseUpstream } from './server/upstream/spec.js';
+
+// Each command imports the modules it needs when it runs: `serve` never loads the compiler (nor
+// `compile` the server), which keeps the long-running process small.
 
 type Scope = 'serve' | 'compile';
 
@@ -62,82 +52,18 @@ function configFrom(argv: Record<string, unknown>): LoadedConfig {
   return loadConfig({ flags: givenFlags(argv), file: (argv.config as string | undefined) ?? null });
 }
 
-/** Errors that are the user's to fix (bad settings, sources, patterns): a message, never a stack trace. */
-function isUsageError(err: unknown): err is ConfigError | SourceError | MatcherError {
-  return err instanceof ConfigError || err instanceof SourceError || err instanceof MatcherError;
-}
 
-function problemsOf(err: ConfigError | SourceError | MatcherError | CompileError): string[] {
-  return err instanceof CompileError ? [err.message] : err.problems;
-}
 
-function progressLine(e: ProgressEvent): string {
-  return e.kind === 'fetched' ? `fetched ${e.id}: ${e.status}` : `read ${e.id}: ${e.entries.toLocaleString('en-US')} entries`;
-}
 
-/**
- * One `hushdns compile`. Live progress goes to stdout while it is a terminal and the report is
- * text; with --json, stdout carries exactly one JSON document, also when the compile fails.
- */
-export async function runCompile(argv: Record<string, unknown>, json: boolean, live: boolean): Promise<number> {
-  const printJson = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-  const clear = () => {
-    if (live) process.stdout.write('\r\x1b[K');
-  };
-  try {
-    const loaded = configFrom(argv);
-    const settings = compileSettings(loaded.config, loaded.file);
-    mkdirSync(settings.dataDir, { recursive: true });
-    const report = await compile({
-      ...settings,
-      compilerVersion: PACKAGE_VERSION,
-      onProgress: live ? (e) => process.stdout.write(`\r\x1b[K${progressLine(e)}`) : undefined,
-    });
-    clear();
-    if (json) printJson(report);
-    else process.stdout.write(`${formatReport(report)}\n`);
-    return 0;
-  } catch (err) {
-    clear();
-    if (!(err instanceof CompileError) && !isUsageError(err)) throw err;
-    if (json) printJson({ ok: false, error: err.message, problems: problemsOf(err), ...(err instanceof CompileError ? err.report : null) });
-    else if (err instanceof CompileError && err.report) process.stdout.write(`${formatReport(err.report)}\n`);
-    process.stderr.write(`hushdns: ${err.message}\n`);
-    // A compile that ran and failed is 1; settings that keep it from starting are 2, as for every command.
-    return err instanceof CompileError && err.report ? 1 : 2;
-  }
-}
 
 /**
  * Every check `serve` and `compile` make before they start, with the problems of both reported
- * together. The serve-side part calls the parsers serve uses (upstreams, local records).
+ * together, from the same functions they use.
  */
 async function checkConfig(loaded: LoadedConfig): Promise<string[]> {
-  const { parseLocalRecords } = await import('./server/stages/local.js');
-  const config = loaded.config;
-  const problems: string[] = [];
-  (config.upstream as string[]).forEach((u, i) => {
-    try {
-      parseUpstream(u);
-    } catch (err) {
-      problems.push(`upstream[${i}] = ${JSON.stringify(u)}: ${(err as Error).message}`);
-    }
-  });
-  if (config['local-upstream']) {
-    try {
-      parseUpstream(config['local-upstream']);
-    } catch (err) {
-      problems.push(`local-upstream = ${JSON.stringify(config['local-upstream'])}: ${(err as Error).message}`);
-    }
-  }
-  problems.push(...parseLocalRecords(config['local-records']).problems);
-  try {
-    compileSettings(config, loaded.file);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  return problems;
+  const { serveProblems } = await import('./server/serve-config.js');
+  const { compileProblems } = await import('./compiler/commands.js');
+  return [...serveProblems(loaded.config), ...compileProblems(loaded)];
 }
 
 async function main(): Promise<void> {
@@ -161,7 +87,8 @@ async function main(): Promise<void> {
       (y) => withConfigFlags(y, 'compile').option('json', { type: 'boolean', describe: 'Print the report as JSON (also when the compile fails)' }),
       async (argv) => {
         const json = argv.json === true;
-        process.exitCode = await runCompile(argv, json, !json && process.stdout.isTTY === true);
+        const { runCompile } = await import('./compiler/commands.js');
+        process.exitCode = await runCompile(() => configFrom(argv), json, !json && process.stdout.isTTY === true);
       },
     )
     .command(
@@ -172,16 +99,9 @@ async function main(): Promise<void> {
           type: 'boolean',
           describe: 'Print the explanation as JSON',
         }),
-      (argv) => {
-        const n = canonicalName(String(argv.name));
-        if (!n.ok) throw new ConfigError([`${JSON.stringify(argv.name)} is not a domain name (${n.reason})`]);
-        const bl = openTable(configFrom(argv).config['data-dir']);
-        try {
-          const explanation = bl.explain(n.name);
-          process.stdout.write(argv.json ? `${JSON.stringify(explanation, null, 2)}\n` : `${formatExplanation(explanation)}\n`);
-        } finally {
-          bl.close();
-        }
+      async (argv) => {
+        const { runWhy } = await import('./compiler/commands.js');
+        runWhy(String(argv.name), configFrom(argv).config['data-dir'], argv.json === true);
       },
     )
     .command(
@@ -194,12 +114,8 @@ async function main(): Promise<void> {
           .option('data-dir', { type: 'string', describe: describeField('data-dir'), group: 'General:' })
           .option('config', CONFIG_OPTION),
       async (argv) => {
-        const dbPath = tablePath(configFrom(argv).config['data-dir']);
-        if (!existsSync(dbPath)) throw new BlocklistError(`no compiled table at ${dbPath}; run \`hushdns compile\` first`, 'missing', dbPath);
-        const out = argv.output ? createWriteStream(argv.output) : process.stdout;
-        const res = await exportTable(dbPath, argv.format, out);
-        if (argv.output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
-        process.stderr.write(`exported ${res.written} entries${res.lossy ? ` (${res.lossy} could not be expressed exactly in ${argv.format})` : ''}\n`);
+        const { runExport } = await import('./compiler/commands.js');
+        await runExport(configFrom(argv).config['data-dir'], argv.format, argv.output);
       },
     )
     .command('config <action>', 'Check or print the effective configuration', (y) =>
@@ -244,39 +160,8 @@ async function main(): Promise<void> {
   await cli.parseAsync();
 }
 
-function tablePath(dataDir: string): string {
-  return join(resolve(dataDir), BLOCKLIST_FILE);
-}
 
-function openTable(dataDir: string): Blocklist {
-  const path = tablePath(dataDir);
-  if (!existsSync(path)) throw new BlocklistError(`no compiled table at ${path}; run \`hushdns compile\` first`, 'missing', path);
-  return Blocklist.open(path);
-}
 
-function formatExplanation(e: ReturnType<Blocklist['explain']>): string {
-  const d = e.decision;
-  const special = isSpecialName(e.name);
-  const verdict = d.action === 'block' ? 'BLOCKED' : d.action === 'allow' ? 'ALLOWED (explicitly)' : special ? 'not listed' : 'not listed (forwarded)';
-  const lines = [`${e.name}: ${verdict}${d.action !== 'none' ? ` by ${d.reason}` : ''}${d.vendor ? `, vendor ${d.vendor}` : ''}`];
-  if (special) lines.push('  hushdns answers this name itself (DoH canary, iCloud Private Relay or DDR signal) before any list is asked');
-  if (e.rows.length > 0) {
-    lines.push('', 'rules for the name and its parents (most specific first):');
-    for (const row of e.rows) {
-      for (const c of row.claims) {
-        const mark = c.covers ? '*' : ' ';
-        lines.push(` ${mark} ${row.name}  ${c.action} ${c.scope}${c.strong ? ' strong' : ''}  ${c.sources.map((s) => s.name).join(', ')}`);
-      }
-    }
-    lines.push('  (* covers this name)');
-  }
-  if (e.patterns.length > 0) {
-    lines.push('', 'matching patterns:');
-    for (const p of e.patterns) lines.push(`   ${p.kind} ${p.pattern}  ${p.action}  ${p.sources.map((s) => s.name).join(', ')}`);
-  }
-  lines.push('', `table: ${e.table.path}, built ${new Date(e.table.builtAt).toISOString()}`);
-  return lines.join('\n');
-}
 
 // `hushdns config print | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -285,7 +170,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main().catch((err: unknown) => {
-  if (isUsageError(err) || err instanceof BlocklistError || err instanceof CompileError || err instanceof ListenError) {
+  if (err instanceof UserError) {
     process.stderr.write(`hushdns: ${err.message}\n`);
     process.exit(2);
   }

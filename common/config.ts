@@ -3,7 +3,8 @@
 // and reports every problem together, then the result is frozen.
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import { UserError } from './errors.js';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'duration' | 'bytes' | 'enum' | 'map';
 
@@ -163,7 +164,7 @@ export interface LoadedConfig {
   file: string | null;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   readonly code = 'bad-config';
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -389,4 +390,10 @@ export function parseCidr(v: string): Cidr | null {
   const prefix = slash === -1 ? max : Number(v.slice(slash + 1));
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return null;
   return { bytes: addr, prefix };
+}
+
+/** The YAML parser (several MB resident) loads only when a YAML config file is read. */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
 }

@@ -13,6 +13,7 @@ import { emptyCounts, readList, vendorLookup, type ListContext, type ListCounts 
 import type { SourceSpec } from './sources.js';
 import { EntryFilter, buildFilters } from './transforms/filter.js';
 import { BlocklistWriter, readPreviousSources, type PreviousSource, type SourceRecord, type WriteStats } from './write-db.js';
+import { UserError } from '../common/errors.js';
 
 export interface CompileOptions {
   dataDir: string;
@@ -66,7 +67,7 @@ export interface CompileReport {
   ms: number;
 }
 
-export class CompileError extends Error {
+export class CompileError extends UserError {
   readonly code = 'compile-failed';
   constructor(
     message: string,

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { LISTS_DIR } from '../common/paths.js';
 import { isListFormat, type Action, type ListFormat } from './types.js';
+import { UserError } from '../common/errors.js';
 
 /** Formats of our own files, on top of the public formats the parsers know. */
 export type SourceFormat = ListFormat | 'curated' | 'allowlist';
@@ -47,7 +48,7 @@ export interface RegistryEntry {
   note?: string;
 }
 
-export class SourceError extends Error {
+export class SourceError extends UserError {
   readonly code = 'bad-source';
   /** One line per problem (selectSources reports every bad source together). */
   readonly problems: string[];

@@ -20,12 +20,13 @@ import {
   type ClaimRow,
   type ClaimScope,
 } from '../common/decision.js';
+import { UserError } from '../common/errors.js';
 import { RecentMap } from '../common/recent-map.js';
 import { Meta, SCHEMA_VERSION } from '../common/schema.js';
 
 export type BlocklistErrorCode = 'missing' | 'unreadable' | 'wrong-schema' | 'corrupt';
 
-export class BlocklistError extends Error {
+export class BlocklistError extends UserError {
   readonly code: BlocklistErrorCode;
   readonly path: string;
 

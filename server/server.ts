@@ -2,7 +2,7 @@
 // down cleanly. The chain order is written once, here, with the reason for each position.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, parseHostPort, type Config, type LoadedConfig } from '../common/config.js';
+import { parseHostPort, type LoadedConfig } from '../common/config.js';
 import { createLogger, type Level, type Logger } from '../common/log.js';
 import { PACKAGE_VERSION } from '../common/paths.js';
 import { BLOCKLIST_FILE } from '../common/schema.js';
@@ -21,16 +21,16 @@ import { chain } from './pipeline/types.js';
 import { QueryLog, queryLogOptions } from './querylog/querylog.js';
 import { RateLimiter } from './rate-limit.js';
 import { ListRefresher } from './refresh.js';
+import { checkServeConfig } from './serve-config.js';
 import { Sinkhole, type BlockMode } from './sinkhole.js';
 import { accessStage, ClientGate, RATE_LIMITED_REASON } from './stages/access.js';
 import { blockStage } from './stages/block.js';
 import { cacheStage } from './stages/cache.js';
 import { forwardStage } from './stages/forward.js';
 import { hygieneStage } from './stages/hygiene.js';
-import { localStage, parseLocalRecords } from './stages/local.js';
+import { localStage } from './stages/local.js';
 import { specialStage } from './stages/special.js';
 import { Stats } from './stats.js';
-import { parseUpstream, UpstreamConfigError } from './upstream/spec.js';
 import { UpstreamPool } from './upstream/pool.js';
 import { Pause, pauseGate, userFirst, UserRules } from './user-rules.js';
 
@@ -280,27 +280,3 @@ async function listenPair(host: string, port: number, handle: PacketHandler, onE
   }
 }
 
-/** Serve-only settings that need more than the generic checks; every problem reported together. */
-function checkServeConfig(config: Config) {
-  const problems: string[] = [];
-  const upstreams = (config.upstream as string[]).flatMap((u, i) => {
-    try {
-      return [parseUpstream(u)];
-    } catch (err) {
-      problems.push(`upstream[${i}] = ${JSON.stringify(u)}: ${err instanceof UpstreamConfigError ? err.message : String(err)}`);
-      return [];
-    }
-  });
-  let router = null;
-  if (config['local-upstream']) {
-    try {
-      router = parseUpstream(config['local-upstream']);
-    } catch (err) {
-      problems.push(`local-upstream = ${JSON.stringify(config['local-upstream'])}: ${(err as Error).message}`);
-    }
-  }
-  const { records: localRecords, problems: recordProblems } = parseLocalRecords(config['local-records']);
-  problems.push(...recordProblems);
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { upstreams, localRecords, router };
-}

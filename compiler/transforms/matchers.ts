@@ -3,12 +3,13 @@
 // A matcher is tried on a list entry as the list wrote it after normalising: a rule's name, or a
 // pattern's text (a glob such as `*.ads*.example.com`, or a regex's source).
 import { canonicalName } from '../../common/names.js';
+import { UserError } from '../../common/errors.js';
 
 export type NameMatcher = (text: string) => boolean;
 
 export type MatcherKind = 'exclusion' | 'inclusion';
 
-export class MatcherError extends Error {
+export class MatcherError extends UserError {
   readonly code = 'bad-matcher';
   constructor(readonly problems: string[]) {
     super(problems.join('; '));

@@ -1,5 +1,7 @@
 // Start-up failures of a listener, with the fix in the message.
-export class ListenError extends Error {
+import { UserError } from '../../common/errors.js';
+
+export class ListenError extends UserError {
   readonly code: string;
   constructor(address: string, protocol: string, cause: NodeJS.ErrnoException) {
     const fixes: Record<string, string> = {

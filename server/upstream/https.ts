@@ -10,7 +10,7 @@
 import { rootCertificates, type TLSSocket } from 'node:tls';
 import { buildConnector, Pool, type Client } from 'undici';
 import type { UpstreamSpec } from './spec.js';
-import { counted, newCounters, networkError, UpstreamError, type Upstream, type UpstreamClientOptions } from './types.js';
+import { counted, newCounters, networkError, UpstreamError, type Upstream, type UpstreamClientOptions, type UpstreamCounters } from './types.js';
 import { answersQuery, assertQuery, readId, restoreId, withId } from './wire.js';
 
 interface Gate {
@@ -25,7 +25,6 @@ const H2_STREAMS = 64;
 
 export class HttpsUpstream implements Upstream {
   readonly name: string;
-  readonly counters = newCounters();
   private readonly pool: Pool;
   private readonly path: string;
   private liveConnections = 0;
@@ -37,6 +36,7 @@ export class HttpsUpstream implements Upstream {
   constructor(
     readonly spec: UpstreamSpec,
     opts: UpstreamClientOptions = {},
+    readonly counters: UpstreamCounters = newCounters(),
   ) {
     this.name = spec.url;
     const url = new URL(spec.url);
