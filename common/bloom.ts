@@ -9,12 +9,15 @@ export class BloomFilter {
   readonly bits: Uint8Array;
   readonly hashes: number;
   private readonly size: number;
+  /** size - 1 when size is a power of two (what the compiler writes): a mask instead of a division. */
+  private readonly mask: number;
 
   constructor(bits: Uint8Array, hashes: number) {
     if (bits.length === 0) throw new Error('bloom filter needs at least one byte');
     this.bits = bits;
     this.hashes = hashes;
     this.size = bits.length * 8;
+    this.mask = this.size <= 2 ** 31 && (this.size & (this.size - 1)) === 0 ? this.size - 1 : -1;
   }
 
   static forCount(count: number): BloomFilter {
@@ -26,7 +29,7 @@ export class BloomFilter {
     const h1 = fnv1a(name);
     const h2 = mix(h1) | 1;
     for (let i = 0; i < this.hashes; i++) {
-      const bit = ((h1 + Math.imul(i, h2)) >>> 0) % this.size;
+      const bit = this.bitAt(h1, h2, i);
       this.bits[bit >>> 3] |= 1 << (bit & 7);
     }
   }
@@ -35,10 +38,16 @@ export class BloomFilter {
     const h1 = fnv1a(name);
     const h2 = mix(h1) | 1;
     for (let i = 0; i < this.hashes; i++) {
-      const bit = ((h1 + Math.imul(i, h2)) >>> 0) % this.size;
+      const bit = this.bitAt(h1, h2, i);
       if ((this.bits[bit >>> 3] & (1 << (bit & 7))) === 0) return false;
     }
     return true;
+  }
+
+  /** The i-th probe (double hashing); the mask and the remainder give the same bit. */
+  private bitAt(h1: number, h2: number, i: number): number {
+    const h = (h1 + Math.imul(i, h2)) >>> 0;
+    return this.mask >= 0 ? h & this.mask : h % this.size;
   }
 }
 

@@ -96,16 +96,14 @@ export class ListRefresher {
   private async compileBundled(): Promise<void> {
     // Loaded only here: the parsers and the public-suffix data cost the server ~15 MB of memory it
     // never needs once a table exists (later compiles run in a child process).
-    const [{ compile }, { selectSources }] = await Promise.all([import('../compiler/compile.js'), import('../compiler/sources.js')]);
-    const config = this.loaded.config;
+    const [{ compile }, { selectSources }, { compileSettings }] = await Promise.all([import('../compiler/compile.js'), import('../compiler/sources.js'), import('../compiler/settings.js')]);
+    // Every compile setting as configured (exclusions, inclusions, allow and deny entries, level),
+    // but only the bundled lists: they need no network.
+    const settings = compileSettings(this.loaded.config, this.loaded.file);
     await compile({
+      ...settings,
       dataDir: this.dataDir,
       sources: selectSources({ bundled: true, defaultSources: false, configSources: [], cliSources: [], configDir: process.cwd() }),
-      level: config.level as 'standard' | 'strict',
-      exclude: config.exclude as string[],
-      allow: config.allow as string[],
-      deny: config.deny as string[],
-      fetch: { timeoutMs: config['fetch-timeout'], maxBytes: config['max-list-bytes'], concurrency: config['fetch-concurrency'] },
       compilerVersion: PACKAGE_VERSION,
     });
   }
