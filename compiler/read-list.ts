@@ -130,7 +130,9 @@ export async function readList(path: string, ctx: ListContext): Promise<ListCoun
           return;
         }
         const scope = widen && item.scope === 'exact' ? 'subtree' : item.scope;
-        writer.addRule(name, actionOverride ?? item.action, scope, item.important === true, sourceId, vendor ?? vendors(name, tail));
+        // The catalog knows whose a name is (an SDK's host in a Xiaomi list is still the SDK's); a
+        // list's own vendor fills in for names the catalog does not know.
+        writer.addRule(name, actionOverride ?? item.action, scope, item.important === true, sourceId, vendors(name, tail) ?? vendor);
         counts.entries++;
       }
     }

@@ -69,6 +69,21 @@ describe('compile: decisions and provenance', () => {
     }
   });
 
+  it('attributes a name to its vendor in the catalog before the vendor its list names', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'xiaomi-list.txt');
+    writeFileSync(path, '||tracking.miui.com^\n||app-measurement.com^\n||unknown-cdn.example.net^\n');
+    await compileSources(dir, [{ ...source(path, 'adblock'), vendor: 'xiaomi' }]);
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      expect(bl.decide('tracking.miui.com').vendor).toBe('xiaomi');
+      expect(bl.decide('app-measurement.com').vendor, "the catalog's SDK, not the list's vendor").toBe('google-sdk');
+      expect(bl.decide('unknown-cdn.example.net').vendor, 'the list names whose it is when the catalog does not know').toBe('xiaomi');
+    } finally {
+      bl.close();
+    }
+  });
+
   it('lets allow lists beat block lists and the user’s own entries beat both', async () => {
     const dir = tempDir();
     await compileLists(
