@@ -117,6 +117,9 @@ describe('the curated list parser', () => {
     ['example.org.', 'edge-dot'],
     ['[bogus]', 'unknown-section'],
     ['[strict', 'bad-section-header'],
+    ['=', 'bad-character'],
+    ['==example.org', 'bad-character'],
+    ['= example.org', 'several-names'],
   ])('rejects %j as %s at both levels', (line, reason) => {
     const standard = curatedParser('standard');
     standard('[strict]'); // malformed lines are reported even where the level skips entries
@@ -126,6 +129,12 @@ describe('the curated list parser', () => {
 
   it('accepts underscores and digits, which real DNS labels carry', () => {
     expect(curatedParser('standard')('_dmarc.mail-1.example.org')).toMatchObject({ kind: 'rule', name: '_dmarc.mail-1.example.org' });
+  });
+
+  it('reads =name as the name alone, a plain name as the name and its subdomains', () => {
+    expect(curatedParser('standard')('=metrics.example.org  # only this host')).toEqual({ kind: 'rule', name: 'metrics.example.org', action: 'block', scope: 'exact' });
+    expect(curatedParser('standard')('metrics.example.org')).toEqual({ kind: 'rule', name: 'metrics.example.org', action: 'block', scope: 'subtree' });
+    expect(allowListParser()('=push.example.org')).toEqual({ kind: 'rule', name: 'push.example.org', action: 'allow', scope: 'exact' });
   });
 });
 

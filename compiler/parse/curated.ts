@@ -2,7 +2,8 @@
 // - lists/vendors/<vendor>.txt: curated block lists. `[standard]` and `[strict]` section headers
 //   set the level of the entries that follow (entries before any header are standard).
 // - lists/allow/<topic>.txt: names that must never be blocked; no sections.
-// Both: one plain lowercase hostname a line, covering the name and all its subdomains, `#`
+// Both: one plain lowercase hostname a line, covering the name and all its subdomains (`=name`
+// covers the name only: a push host is allowed without the statistics host below it), `#`
 // comments on their own line or after an entry. Anything else (two names, `*`, a URL, adblock
 // syntax) is invalid: these files are ours, so a malformed line is a mistake to report, never a
 // rule to guess at.
@@ -15,7 +16,7 @@ export type CuratedLine =
   | { kind: 'blank' }
   | { kind: 'comment'; text: string }
   | { kind: 'section'; level: CuratedLevel }
-  | { kind: 'entry'; name: string; comment: string | null }
+  | { kind: 'entry'; name: string; comment: string | null; exact: boolean }
   | { kind: 'invalid'; reason: string };
 
 const enum Ch {
@@ -30,6 +31,7 @@ const enum Ch {
   Zero = 0x30,
   Nine = 0x39,
   Colon = 0x3a,
+  Equals = 0x3d,
   At = 0x40,
   A = 0x41,
   Z = 0x5a,
@@ -63,6 +65,8 @@ export function readCuratedLine(line: string): CuratedLine {
     return { kind: 'invalid', reason: 'unknown-section' };
   }
 
+  const exact = line.charCodeAt(start) === Ch.Equals;
+  if (exact) start++;
   for (let i = start; i < end; i++) {
     const c = line.charCodeAt(i);
     if ((c >= Ch.a && c <= Ch.z) || (c >= Ch.Zero && c <= Ch.Nine) || c === Ch.Dot || c === Ch.Hyphen || c === Ch.Underscore) {
@@ -77,7 +81,8 @@ export function readCuratedLine(line: string): CuratedLine {
   }
   const first = line.charCodeAt(start);
   if (first === Ch.Dot || line.charCodeAt(end - 1) === Ch.Dot) return { kind: 'invalid', reason: 'edge-dot' };
-  return { kind: 'entry', name: line.slice(start, end), comment };
+  if (start === end) return { kind: 'invalid', reason: 'bad-character' };
+  return { kind: 'entry', name: line.slice(start, end), comment, exact };
 }
 
 const SKIP: ParsedLine = { kind: 'skip' };
@@ -102,12 +107,12 @@ export function curatedParser(level: CuratedLevel): LineParser {
         return { kind: 'invalid', reason: l.reason };
       case 'entry':
         if (section === 'strict' && level === 'standard') return SKIP;
-        return { kind: 'rule', name: l.name, action: 'block', scope: 'subtree' };
+        return { kind: 'rule', name: l.name, action: 'block', scope: l.exact ? 'exact' : 'subtree' };
     }
   };
 }
 
-/** Parser for one allow list: every entry allows the name and its subtree. */
+/** Parser for one allow list: every entry allows the name and its subtree (`=name`: the name only). */
 export function allowListParser(): LineParser {
   return (line: string): ParsedLine => {
     const l = readCuratedLine(line);
@@ -120,7 +125,7 @@ export function allowListParser(): LineParser {
       case 'invalid':
         return { kind: 'invalid', reason: l.reason };
       case 'entry':
-        return { kind: 'rule', name: l.name, action: 'allow', scope: 'subtree' };
+        return { kind: 'rule', name: l.name, action: 'allow', scope: l.exact ? 'exact' : 'subtree' };
     }
   };
 }
@@ -132,6 +137,8 @@ export interface ListEntry {
   line: number;
   /** The comment after the entry on its own line. */
   comment: string | null;
+  /** Written `=name`: the name only, not its subdomains. */
+  exact: boolean;
   /** The comment lines directly above the group of entries this one belongs to. */
   groupComment: string | null;
 }
@@ -188,7 +195,7 @@ export function describeList(text: string, kind: 'curated' | 'allow'): Described
         leading = false;
         if (previous === 'comment') group = pending.join(' ').trim() || null;
         pending = [];
-        out.entries.push({ name: l.name, level: section, line: i + 1, comment: l.comment, groupComment: group });
+        out.entries.push({ name: l.name, level: section, line: i + 1, comment: l.comment, groupComment: group, exact: l.exact });
         break;
     }
     previous = l.kind;
