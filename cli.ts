@@ -26,7 +26,7 @@ function withConfigFlags<T>(y: Argv<T>, ...scopes: Scope[]): Argv<T> {
     if (def.fileOnly || (def.scope !== 'both' && !scopes.includes(def.scope))) continue;
     const opt: Options = {
       describe: describeField(name),
-      type: def.kind === 'bool' ? 'boolean' : def.kind === 'int' ? 'number' : def.kind === 'list' ? 'array' : 'string',
+      type: def.kind === 'bool' ? 'boolean' : def.kind === 'int' && !def.auto ? 'number' : def.kind === 'list' ? 'array' : 'string',
       group: def.scope === 'compile' ? 'Compiler:' : def.scope === 'serve' ? 'Server:' : 'General:',
     };
     if (def.choices) opt.choices = [...def.choices];
@@ -77,8 +77,8 @@ async function main(): Promise<void> {
       async (argv) => {
         const loaded = configFrom(argv);
         // The server's modules (undici, the wire layer) load only for the commands that use them.
-        const { startServer } = await import('./server/server.js');
-        await startServer(loaded, { installSignals: true });
+        const { serve } = await import('./server/server.js');
+        await serve(loaded, { installSignals: true });
       },
     )
     .command(
@@ -130,8 +130,8 @@ async function main(): Promise<void> {
         }
         for (const name of Object.keys(FIELDS) as FieldName[]) {
           const v = loaded.config[name];
-          const def = FIELDS[name];
-          const shown = def.kind === 'duration' ? formatDuration(v as number) : JSON.stringify(v);
+          const def: FieldDef = FIELDS[name];
+          const shown = def.kind === 'duration' ? formatDuration(v as number) : def.auto && v === 0 ? 'auto' : JSON.stringify(v);
           process.stdout.write(`${name}: ${shown}  # ${loaded.origins[name]}\n`);
         }
       },

@@ -85,7 +85,7 @@ function describeValues(def: FieldDef): string {
     case 'bool':
       return 'switch';
     case 'int':
-      return `whole number${range(String)}`;
+      return `whole number${range(String)}${def.auto ? ' or `auto`' : ''}`;
     case 'duration':
       return `duration${range(formatDuration)}`;
     case 'bytes':

@@ -96,16 +96,12 @@ export class ListRefresher {
   private async compileBundled(): Promise<void> {
     // Loaded only here: the parsers and the public-suffix data cost the server ~15 MB of memory it
     // never needs once a table exists (later compiles run in a child process).
-    const [{ compile }, { selectSources }, { compileSettings }] = await Promise.all([import('../compiler/compile.js'), import('../compiler/sources.js'), import('../compiler/settings.js')]);
+    const [{ compile }, { compileSettings }] = await Promise.all([import('../compiler/compile.js'), import('../compiler/settings.js')]);
     // Every compile setting as configured (exclusions, inclusions, allow and deny entries, level),
-    // but only the bundled lists: they need no network.
-    const settings = compileSettings(this.loaded.config, this.loaded.file);
-    await compile({
-      ...settings,
-      dataDir: this.dataDir,
-      sources: selectSources({ bundled: true, defaultSources: false, configSources: [], cliSources: [], configDir: process.cwd() }),
-      compilerVersion: PACKAGE_VERSION,
-    });
+    // but only the bundled lists: they need no network, and a configured list that is missing or
+    // broken must not leave the network without any blocking.
+    const bundledOnly = { ...this.loaded.config, bundled: true, 'default-sources': false, sources: [], source: [] };
+    await compile({ ...compileSettings(bundledOnly, this.loaded.file), dataDir: this.dataDir, compilerVersion: PACKAGE_VERSION });
   }
 
   /** Flags given to `serve` reach the child compile as their HUSHDNS_* twins. */

@@ -31,6 +31,18 @@ export interface Histogram {
   sumMs: number;
 }
 
+/** Every counter of a Stats as plain data: what a worker process reports to the primary. */
+export interface StatsSnapshot {
+  total: number;
+  counts: number[];
+  byOutcomeCode: number[];
+  latency: number[];
+  latencySumMs: number;
+  upstreamLatency: [string, { counts: number[]; sumMs: number }][];
+  refusedByCause: number[];
+  rejectedByReason: [string, number][];
+}
+
 export interface QueryCount {
   outcome: Outcome;
   protocol: 'udp' | 'tcp';
@@ -81,6 +93,49 @@ export class Stats {
 
   onBlocklistSwap(): void {
     this.blocklistSwaps++;
+  }
+
+  snapshot(): StatsSnapshot {
+    return {
+      total: this.total,
+      counts: Array.from(this.counts),
+      byOutcomeCode: Array.from(this.byOutcomeCode),
+      latency: Array.from(this.latency),
+      latencySumMs: this.latencySumMs,
+      upstreamLatency: [...this.upstreamLatency].map(([name, h]) => [name, { counts: Array.from(h.counts), sumMs: h.sumMs }]),
+      refusedByCause: Array.from(this.refusedByCause),
+      rejectedByReason: [...this.rejectedByReason],
+    };
+  }
+
+  /** Replaces every query counter with the sum of `snapshots` (the primary's view of its workers). */
+  loadSum(snapshots: readonly StatsSnapshot[]): void {
+    this.total = 0;
+    this.latencySumMs = 0;
+    this.counts.fill(0);
+    this.byOutcomeCode.fill(0);
+    this.latency.fill(0);
+    this.refusedByCause.fill(0);
+    this.upstreamLatency.clear();
+    this.rejectedByReason.clear();
+    const add = (into: Float64Array, from: readonly number[]) => {
+      for (let i = 0; i < into.length && i < from.length; i++) into[i] += from[i];
+    };
+    for (const s of snapshots) {
+      this.total += s.total;
+      this.latencySumMs += s.latencySumMs;
+      add(this.counts, s.counts);
+      add(this.byOutcomeCode, s.byOutcomeCode);
+      add(this.latency, s.latency);
+      add(this.refusedByCause, s.refusedByCause);
+      for (const [name, h] of s.upstreamLatency) {
+        let mine = this.upstreamLatency.get(name);
+        if (!mine) this.upstreamLatency.set(name, (mine = { counts: new Float64Array(LATENCY_BUCKETS_MS.length + 1), sumMs: 0 }));
+        add(mine.counts, h.counts);
+        mine.sumMs += h.sumMs;
+      }
+      for (const [key, n] of s.rejectedByReason) this.rejectedByReason.set(key, (this.rejectedByReason.get(key) ?? 0) + n);
+    }
   }
 
   count(outcome: Outcome): number {

@@ -5,7 +5,7 @@
 // queries pass the block stage untouched.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { normaliseName } from '../common/names.js';
 import type { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from './blocklist.js';
@@ -34,6 +34,8 @@ const DECISION_CACHE = 50_000;
 
 export class UserRules {
   readonly file: string;
+  /** Called after every change is saved (the primary process tells its workers to reload). */
+  onChange: (() => void) | null = null;
   private entries: UserEntry[] = [];
   private readonly exact = new Map<string, UserEntry[]>();
   private readonly tree = new Map<string, UserEntry[]>();
@@ -71,6 +73,13 @@ export class UserRules {
 
   get size(): number {
     return this.entries.length;
+  }
+
+  /** Reads the file again (a worker process, after the primary saved a change). */
+  reload(): void {
+    const fresh = UserRules.load(dirname(this.file), this.catalog);
+    this.entries = fresh.entries;
+    this.reindex();
   }
 
   list(): UserEntry[] {
@@ -147,6 +156,7 @@ export class UserRules {
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ version: 1, entries: this.entries }, null, 2)}\n`);
     renameSync(tmp, this.file);
+    this.onChange?.();
   }
 
   private reindex(): void {
@@ -207,8 +217,17 @@ export function canonicalAddress(v: string): string | null {
 
 /** Pauses of blocking that end by themselves. */
 export class Pause {
+  /** Called after every set() (the primary process passes the state on to its workers). */
+  onChange: ((state: PauseState) => void) | null = null;
   private everyoneUntil = 0;
   private readonly clients = new Map<string, number>();
+
+  /** Takes over a state set elsewhere (a worker process, from the primary). */
+  apply(state: PauseState): void {
+    this.everyoneUntil = state.everyone ?? 0;
+    this.clients.clear();
+    for (const c of state.clients) this.clients.set(c.client, c.until);
+  }
 
   /** `seconds` 0 ends a pause at once. The client is matched as the listeners report it (canonicalAddress). */
   set(seconds: number, client: string | null = null): PauseState {
@@ -218,7 +237,9 @@ export class Pause {
     if (address === null) this.everyoneUntil = until;
     else if (until === 0) this.clients.delete(address);
     else this.clients.set(address, until);
-    return this.state();
+    const state = this.state();
+    this.onChange?.(state);
+    return state;
   }
 
   /** Hot path: one comparison when nothing is paused. */

@@ -3,12 +3,12 @@
 // scheduled refresh unless a test asks for one, so nothing leaves the machine.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envName, FIELDS, type FieldName } from '../common/config.js';
-import { addressesOf, makeQuery, udpExchange } from './helpers/dns-client.js';
+import { addressesOf, makeQuery, tcpExchange, udpExchange } from './helpers/dns-client.js';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -429,6 +429,108 @@ describe('hushdns serve', () => {
     expect(await lookup(s.dns, 'tracking.miui.com')).toEqual(['0.0.0.0']);
     s.child.kill('SIGTERM');
     expect(await s.exited, s.stderr()).toBe(0);
+  }, 40_000);
+});
+
+/** The processes whose parent is `pid` (the workers of a cluster primary). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null> | T | null, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('hushdns serve --workers 2 (cluster mode)', () => {
+  const TOKEN = 'cluster-test-token-0123456789';
+  const api = async (s: Serving, path: string, body?: unknown) => {
+    const res = await fetch(`http://${s.http.host}:${s.http.port}${path}`, body === undefined ? {} : { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  it('answers from two worker processes over UDP and TCP, counts and logs their queries together, and applies API changes in each', async () => {
+    const s = await serve(['--workers', '2', '--querylog-flush-interval', '200ms', '--api-token', TOKEN]);
+    expect(childPids(s.child.pid!), 'primary + 2 workers').toHaveLength(2);
+    expect(await lookup(s.dns, 'tracking.miui.com')).toEqual(['0.0.0.0']);
+    const tcp = await tcpExchange(s.dns.host, s.dns.port, [makeQuery('tracking.miui.com', 'A'), makeQuery('www.example.org', 'A')]);
+    expect(tcp.map(addressesOf)).toEqual([['0.0.0.0'], ['192.0.2.1']]);
+    // A burst from many sockets at once reaches both workers (the kernel wakes whichever waits).
+    const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => udpExchange(s.dns.host, s.dns.port, makeQuery(`n${i}.example.org`, 'A'))));
+    expect(burst.every((r) => addressesOf(r)[0] === '192.0.2.1')).toBe(true);
+    const workers = await until('both workers to report', async () => {
+      const w = (await api(s, '/api/health')).workers as { running: number; processes: { queries: number }[] } | undefined;
+      return w && w.processes.reduce((n, p) => n + p.queries, 0) >= 203 ? w : null;
+    });
+    expect(workers.running).toBe(2);
+    expect(workers.processes.every((p) => p.queries > 0), JSON.stringify(workers)).toBe(true);
+    // Counters and the query log add the workers up.
+    const metrics = await (await fetch(`http://${s.http.host}:${s.http.port}/metrics`)).text();
+    const counted = [...metrics.matchAll(/^hushdns_queries_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(counted).toBeGreaterThanOrEqual(203);
+    await until('the query log to hold every query', async () => ((await api(s, '/api/summary')).total as number) >= 203 || null);
+    const blockedRows = (await api(s, '/api/querylog?name=tracking.miui.com&outcome=blocked')).rows as unknown[];
+    expect(blockedRows.length).toBeGreaterThanOrEqual(2);
+    // An allow entry and a pause reach every worker: no answer of a burst is blocked any more.
+    await api(s, '/api/allow', { name: 'tracking.miui.com' });
+    await new Promise((r) => setTimeout(r, 200));
+    const allowed = await Promise.all(Array.from({ length: 40 }, () => udpExchange(s.dns.host, s.dns.port, makeQuery('tracking.miui.com', 'A'))));
+    expect(allowed.map((r) => addressesOf(r)[0]).filter((a) => a === '0.0.0.0')).toEqual([]);
+    await api(s, '/api/allow', { name: 'tracking.miui.com', remove: true });
+    await api(s, '/api/pause', { seconds: 60 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await lookup(s.dns, 'ads.tracking.miui.com')).toEqual(['192.0.2.1']);
+    s.child.kill('SIGTERM');
+    expect(await s.exited, s.stderr()).toBe(0);
+    expect(childPids(s.child.pid!), 'no worker outlives the primary').toEqual([]);
+  }, 40_000);
+
+  it('replaces a worker that dies and keeps answering meanwhile', async () => {
+    const s = await serve(['--workers', '2']);
+    const [first] = childPids(s.child.pid!);
+    const mark = s.stderr().length;
+    process.kill(first, 'SIGKILL');
+    for (let i = 0; i < 10; i++) expect(await lookup(s.dns, 'tracking.miui.com')).toEqual(['0.0.0.0']);
+    await s.waitForLog(/a DNS worker stopped; starting a new one/, 10_000, mark);
+    const now = await until('a new worker', () => {
+      const pids = childPids(s.child.pid!);
+      return pids.length === 2 && !pids.includes(first) ? pids : null;
+    });
+    expect(now).toHaveLength(2);
+    expect(await lookup(s.dns, 'www.example.org')).toEqual(['192.0.2.1']);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  }, 30_000);
+
+  it('stops with the listen error, and no worker left, when the port is taken', async () => {
+    const holder = createSocket('udp4');
+    await new Promise<void>((r) => holder.bind(0, '127.0.0.1', () => r()));
+    const port = holder.address().port;
+    try {
+      const r = run(['serve', '--workers', '2', '--data-dir', tempDir(), '--dns-listen', `127.0.0.1:${port}`, '--http-listen', '127.0.0.1:0', '--upstream', upstream.udpUrl, '--refresh-interval', '0'], { timeoutMs: 30_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`127.0.0.1:${port}`);
+      expect(r.stderr).toMatch(/--dns-listen/);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    } finally {
+      holder.close();
+    }
   }, 40_000);
 });
 

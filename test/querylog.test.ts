@@ -544,13 +544,14 @@ describe('the query log (timer, buffer, modes)', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('is sized from the flush interval: one interval at the design rate, early writes only beyond it', () => {
+  it('is sized from the flush interval by default (auto): one interval at the design rate, early writes only beyond it', () => {
     // The default 5 s holds one interval at the design rate with room to spare, and writes early only beyond it.
-    expect(queueRows(100_000, 5000)).toBe(375_000);
-    expect(queueRows(100_000, 5000) * 0.75).toBeGreaterThan(DESIGN_RATE * 5);
-    // A larger setting wins; the sized buffer stays bounded for long intervals.
+    expect(queueRows(0, 5000)).toBe(375_000);
+    expect(queueRows(0, 5000) * 0.75).toBeGreaterThan(DESIGN_RATE * 5);
+    // The sized buffer stays bounded for long intervals; a number set by hand is used as it is.
+    expect(queueRows(0, 300_000)).toBe(1_000_000);
     expect(queueRows(2_000_000, 5000)).toBe(2_000_000);
-    expect(queueRows(1000, 300_000)).toBe(1_000_000);
+    expect(queueRows(5000, 5000)).toBe(5000);
   });
 
   it('counts queries per minute in memory over the last five minutes', () => {
@@ -668,7 +669,7 @@ describe('from the built package (dist/)', () => {
     expect(built).toBe(true);
     const dataDir = tempDir();
     const flushIntervalMs = 250;
-    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs, capacity: queueRows(1000, flushIntervalMs), backend: 'worker', workerFile: DIST_WORKER }));
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs, capacity: queueRows(0, flushIntervalMs), backend: 'worker', workerFile: DIST_WORKER }));
     const started = Date.now();
     let sent = 0;
     // DESIGN_RATE queries a second, recorded in slices every 20 ms as a busy event loop would.

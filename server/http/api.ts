@@ -220,7 +220,9 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
         const log = deps.querylog.status();
         const warnings: string[] = [];
         if (!bl) warnings.push('no blocklist loaded: answering without blocking');
-        if (upstreams.every((u) => !u.up)) warnings.push('every upstream is failing');
+        if (upstreams.length > 0 && upstreams.every((u) => !u.up)) warnings.push('every upstream is failing');
+        const workers = deps.workers?.() ?? null;
+        if (workers && workers.running < workers.configured) warnings.push(`DNS workers: ${workers.running} of ${workers.configured} running`);
         if (refresh.lastOk === false) warnings.push(`last list refresh failed: ${refresh.lastError}`);
         if (log.mode === 'failed') warnings.push(`query log unavailable: ${log.lastError}`);
         else if (log.failing) warnings.push(`query log cannot write: ${log.lastError}`);
@@ -237,6 +239,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
           cache: { entries: deps.cache.size, bytes: deps.cache.byteSize },
           querylog: log,
           paused: pauseView(deps),
+          ...(workers ? { workers } : {}),
         };
       },
     },

@@ -2,19 +2,39 @@
 import type { Logger } from '../../common/log.js';
 import type { VendorCatalog } from '../../common/vendors.js';
 import type { BlocklistHandle } from '../blocklist.js';
-import type { AnswerCache } from '../cache.js';
 import type { Devices } from '../devices.js';
 import type { QueryLog } from '../querylog/querylog.js';
 import type { ListRefresher } from '../refresh.js';
 import type { Stats } from '../stats.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import type { UpstreamHealth } from '../upstream/pool.js';
 import type { Pause, UserRules } from '../user-rules.js';
+
+/** The answer cache's numbers (one cache, or the sum over the worker processes). */
+export interface CacheView {
+  readonly size: number;
+  readonly byteSize: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+}
+
+/** Upstream health (one pool, or the worker processes' pools together). */
+export interface PoolView {
+  health(): UpstreamHealth[];
+}
+
+/** The worker processes of a cluster, for /api/health. */
+export interface WorkersView {
+  configured: number;
+  running: number;
+  processes: { id: number; pid: number | undefined; queries: number }[];
+}
 
 export interface HttpDeps {
   stats: Stats;
   blocklist: BlocklistHandle;
-  pool: UpstreamPool;
-  cache: AnswerCache;
+  pool: PoolView;
+  cache: CacheView;
   refresher: ListRefresher;
   version: string;
   querylog: QueryLog;
@@ -28,4 +48,6 @@ export interface HttpDeps {
   hosts: readonly string[];
   localDomain: string;
   log: Logger;
+  /** Cluster mode only: the worker processes. */
+  workers?: () => WorkersView;
 }

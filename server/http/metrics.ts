@@ -3,17 +3,17 @@
 // per query: on each scrape the metrics are read from Stats, the cache, the upstream pool, the
 // blocklist and the query log, which already keep the numbers.
 import client from 'prom-client';
-import type { AnswerCache } from '../cache.js';
 import type { BlocklistHandle } from '../blocklist.js';
 import type { QueryLog } from '../querylog/querylog.js';
 import { LATENCY_BUCKETS_MS, REFUSAL_CAUSES, type Stats } from '../stats.js';
-import type { UpstreamPool } from '../upstream/pool.js';
+import type { UpstreamHealth } from '../upstream/pool.js';
 import type { Pause } from '../user-rules.js';
+import type { CacheView, PoolView } from './deps.js';
 
 export interface MetricsDeps {
   stats: Stats;
-  cache: AnswerCache;
-  pool: UpstreamPool;
+  cache: CacheView;
+  pool: PoolView;
   blocklist: BlocklistHandle;
   querylog: QueryLog;
   pause: Pause;
@@ -95,7 +95,7 @@ export function createMetrics(deps: MetricsDeps): client.Registry {
   computed(registry, 'hushdns_cache_entries', 'Answers in the cache', 'gauge', () => [{ labels: {}, value: cache.size }]);
   computed(registry, 'hushdns_cache_bytes', 'Approximate memory held by the cache', 'gauge', () => [{ labels: {}, value: cache.byteSize }]);
 
-  const perUpstream = (pick: (h: ReturnType<UpstreamPool['health']>[number]) => number) => () => pool.health().map((h) => ({ labels: { upstream: h.name }, value: pick(h) }));
+  const perUpstream = (pick: (h: UpstreamHealth) => number) => () => pool.health().map((h) => ({ labels: { upstream: h.name }, value: pick(h) }));
   computed(registry, 'hushdns_upstream_queries_total', 'Queries sent to each upstream', 'counter', perUpstream((h) => h.counters.sent));
   computed(registry, 'hushdns_upstream_answers_total', 'Valid responses from each upstream (any RCODE)', 'counter', perUpstream((h) => h.counters.answered));
   computed(registry, 'hushdns_upstream_errors_total', 'Failed exchanges with each upstream, by kind', 'counter', () =>

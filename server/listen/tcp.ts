@@ -63,7 +63,8 @@ export function listenTcp(host: string, port: number, handle: PacketHandler, onE
   return new Promise((resolve, reject) => {
     const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(formatAddress(host, port), 'TCP', err));
     server.once('error', fail);
-    server.listen({ host, port, ipv6Only: family === 6, exclusive: true }, () => {
+    // Not exclusive: in cluster mode the primary holds the socket and deals connections to the workers.
+    server.listen({ host, port, ipv6Only: family === 6 }, () => {
       server.off('error', fail);
       server.on('error', onError);
       const addr = server.address();

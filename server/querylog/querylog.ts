@@ -11,8 +11,8 @@ import type { VendorCatalog } from '../../common/vendors.js';
 import type { BlockDecision } from '../blocklist.js';
 import type { Answer, Query } from '../pipeline/types.js';
 import { inlineBackend, workerBackend, type StoreConfig, type WriterBackend } from './backend.js';
-import { BYTES_PER_ROW, Recorder, type Anonymise } from './recorder.js';
-import type { ReadArgs, ReadMethod, ReadResult } from './types.js';
+import { BatchStrings, BYTES_PER_ROW, Recorder, type Anonymise } from './recorder.js';
+import type { Batch, ReadArgs, ReadMethod, ReadResult } from './types.js';
 
 export const QUERYLOG_FILE = 'querylog.sqlite';
 
@@ -29,12 +29,12 @@ export const MAX_SIZED_ROWS = 1_000_000;
 const EARLY_SHARE = 0.75;
 
 /**
- * Rows the buffer may hold: one flush interval at DESIGN_RATE with HEADROOM (5 s: 375 000 rows,
- * 13.2 MiB at most, grown only as traffic needs), or more when `querylog-queue` asks for more.
+ * Rows the buffer may hold: what `querylog-queue` says, or for `auto` (0) one flush interval at
+ * DESIGN_RATE with HEADROOM (5 s: 375 000 rows, 13.2 MiB at most, grown only as traffic needs).
  */
 export function queueRows(configured: number, flushIntervalMs: number): number {
-  const sized = Math.min(MAX_SIZED_ROWS, Math.ceil(((DESIGN_RATE * flushIntervalMs) / 1000) * HEADROOM));
-  return Math.max(configured, sized);
+  if (configured > 0) return configured;
+  return Math.min(MAX_SIZED_ROWS, Math.ceil(((DESIGN_RATE * flushIntervalMs) / 1000) * HEADROOM));
 }
 
 export { BYTES_PER_ROW };
@@ -172,6 +172,11 @@ export class QueryLog {
     const r = this.recorder;
     if (r === null) return;
     r.record(query, answer, ms);
+    this.afterRecord(r);
+  }
+
+  /** Writes early when the buffer is filling faster than the flush interval empties it. */
+  private afterRecord(r: Recorder): void {
     if (r.length >= this.earlyAt && !this.earlyScheduled && this.inFlight === null) {
       this.earlyScheduled = true;
       setImmediate(() => {
@@ -179,6 +184,14 @@ export class QueryLog {
         this.tick();
       });
     }
+  }
+
+  /** Rows a worker process recorded (cluster mode): queued like our own, written with them. */
+  ingest(batch: Batch, strings: BatchStrings): void {
+    const r = this.recorder;
+    if (r === null || this.closed) return;
+    r.append(batch, strings);
+    this.afterRecord(r);
   }
 
   /** Writes everything recorded so far and waits until it is committed. */

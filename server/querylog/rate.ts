@@ -11,11 +11,11 @@ export class MinuteRate {
 
   constructor(private readonly startedAt: number = Date.now()) {}
 
-  /** Hot path: one query at `now` (epoch ms). */
-  tick(now: number): void {
+  /** Hot path: one query (or `count`) at `now` (epoch ms). */
+  tick(now: number, count = 1): void {
     const m = Math.floor(now / MINUTE_MS);
     if (m !== this.minute) this.advance(m);
-    this.slots[m % SLOTS]++;
+    this.slots[m % SLOTS] += count;
   }
 
   /** Queries per minute over the five minutes before `now` (less when started more recently). */

@@ -129,6 +129,43 @@ export class Recorder {
     return true;
   }
 
+  /**
+   * Rows another recorder took (a worker process's), with their strings as text: re-interned here,
+   * clients anonymised here (workers log them as they are), block reasons carried over.
+   */
+  append(batch: Batch, strings: BatchStrings): void {
+    strings.take(batch);
+    this.rate.tick(Date.now(), batch.n);
+    for (let r = 0; r < batch.n; r++) {
+      const i = this.length;
+      if (i >= this.size && !this.grow()) {
+        this.dropped += batch.n - r;
+        return;
+      }
+      this.time[i] = batch.time[r];
+      this.client[i] = this.clientId(strings.text(batch.client[r]) ?? 'unknown');
+      this.name[i] = this.intern(strings.text(batch.name[r]) ?? '');
+      const reasonId = batch.reason[r];
+      const reason = strings.text(reasonId);
+      if (reason !== null) {
+        const before = this.base + this.texts.length;
+        const id = this.intern(reason);
+        this.reason[i] = id;
+        const info = id >= before ? strings.reasonInfo(reasonId) : undefined;
+        if (info) this.reasons.push({ ...info, reason: id });
+      } else this.reason[i] = -1;
+      const vendor = strings.text(batch.vendor[r]);
+      this.vendor[i] = vendor === null ? -1 : this.intern(vendor);
+      const upstream = strings.text(batch.upstream[r]);
+      this.upstream[i] = upstream === null ? -1 : this.intern(upstream);
+      this.qtype[i] = batch.qtype[r];
+      this.flags[i] = batch.flags[r];
+      this.rcode[i] = batch.rcode[r];
+      this.us[i] = batch.us[r];
+      this.length = i + 1;
+    }
+  }
+
   /** The rows so far as a Batch (copied out, so the buffer is free for the next ones). */
   cut(): Batch {
     const n = this.length;
@@ -254,4 +291,32 @@ export function truncateAddress(address: string): string {
 function pseudonymiser(): (address: string) => string {
   const key = randomBytes(32);
   return (address) => `client-${createHmac('sha256', key).update(address).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * The string table of one producer (a worker process's recorder) as its batches reveal it: the
+ * texts behind its session ids, and what its block and allow reasons stand for.
+ */
+export class BatchStrings {
+  private texts: string[] = [];
+  private readonly reasons = new Map<number, BlockReason>();
+
+  /** Learns the strings and reasons a batch introduces (call before reading its rows). */
+  take(batch: Batch): void {
+    if (batch.strings.reset) {
+      this.texts = [];
+      this.reasons.clear();
+    }
+    const { base, texts } = batch.strings;
+    for (let k = 0; k < texts.length; k++) this.texts[base + k] = texts[k];
+    for (const r of batch.reasons) this.reasons.set(r.reason, r);
+  }
+
+  text(id: number): string | null {
+    return id < 0 ? null : (this.texts[id] ?? null);
+  }
+
+  reasonInfo(id: number): BlockReason | undefined {
+    return this.reasons.get(id);
+  }
 }

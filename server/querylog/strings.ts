@@ -36,6 +36,8 @@ export class StringTable {
   private queuedIn: number[] = [];
   private reasonQueuedIn: number[] = [];
   private batch = 1;
+  /** Str ids inserted in the current batch → the hour they were inserted with. */
+  private readonly insertedNow = new Map<number, number>();
   /** Other str ids (catalog vendors, rules, lists) → the hour to raise them to. */
   private readonly pendingIds = new Map<number, number>();
   private readonly s: Record<'get' | 'add' | 'text' | 'raise' | 'raiseReason' | 'metaAdd' | 'listAdd' | 'sweep' | 'sweepMeta' | 'sweepLists', Database.Statement>;
@@ -126,6 +128,7 @@ export class StringTable {
   }
 
   private clearPending(): void {
+    this.insertedNow.clear();
     this.pending = [];
     this.pendingReasons = [];
     this.pendingIds.clear();
@@ -133,6 +136,8 @@ export class StringTable {
   }
 
   private raiseLater(id: number, hour: number): void {
+    // Inserted in this batch with this hour or a later one: nothing to raise.
+    if ((this.insertedNow.get(id) ?? -1) >= hour) return;
     if ((this.pendingIds.get(id) ?? -1) < hour) this.pendingIds.set(id, hour);
   }
 
@@ -158,10 +163,19 @@ export class StringTable {
 
   /** The str id of a text (inserted when new), its `last` raised to `hour`. */
   id(text: string, hour: number): number {
+    return this.resolve(text, hour).id;
+  }
+
+  /** Like id(); `fresh` when the text was inserted now (its `last` is `hour` already). */
+  private resolve(text: string, hour: number): { id: number; fresh: boolean } {
     const known = this.s.get.get(text) as number | undefined;
-    if (known === undefined) return Number(this.s.add.run(text, hour).lastInsertRowid);
+    if (known === undefined) {
+      const id = Number(this.s.add.run(text, hour).lastInsertRowid);
+      this.insertedNow.set(id, hour);
+      return { id, fresh: true };
+    }
     this.raiseLater(known, hour);
-    return known;
+    return { id: known, fresh: false };
   }
 
   text(id: number): string | null {
@@ -171,18 +185,20 @@ export class StringTable {
   private slowUse(sid: number, hour: number, isReason: boolean): number {
     let id = this.ids[sid];
     if (id === undefined) throw new Error(`query-log batch refers to string #${sid}, which the writer was never sent`);
+    let fresh = false;
     if (id < 0) {
-      id = this.id(this.texts[sid], hour);
+      ({ id, fresh } = this.resolve(this.texts[sid], hour));
       this.ids[sid] = id;
       const meta = this.reasons.get(sid);
       if (meta) this.noteReason(id, meta, hour);
     }
     this.marked[sid] = hour;
-    if (this.queuedIn[sid] !== this.batch) {
+    // A string inserted just now already carries this hour: no UPDATE needed (most of a burst of new names).
+    if (!fresh && this.queuedIn[sid] !== this.batch) {
       this.queuedIn[sid] = this.batch;
       this.pending.push(sid);
     }
-    if (isReason && this.reasonQueuedIn[sid] !== this.batch) {
+    if (isReason && !fresh && this.reasonQueuedIn[sid] !== this.batch) {
       this.reasonQueuedIn[sid] = this.batch;
       this.pendingReasons.push(sid);
     }

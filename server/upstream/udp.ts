@@ -66,7 +66,9 @@ export class UdpUpstream implements Upstream {
         finish();
         reject(networkError(this.name, err));
       });
-      socket.bind(0, () => {
+      // Exclusive: in a cluster worker a plain bind would go through the primary, and port 0 would
+      // give every worker the same shared socket, so answers could reach the wrong worker.
+      socket.bind({ port: 0, exclusive: true }, () => {
         if (!open) return;
         socket.send(wire, this.spec.port, this.spec.host, (err) => {
           if (err && open) {
