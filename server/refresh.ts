@@ -2,6 +2,7 @@
 // millions of lines never delays a DNS answer; the server swaps the new table in when it lands.
 // A failed refresh keeps the current table and is reported in /api/health and the log.
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { envName, FIELDS, formatDuration, type FieldName, type LoadedConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
@@ -24,6 +25,8 @@ const FIRST_FULL_REFRESH_MS = 5_000;
  */
 const RETRY_FIRST_MS = 60_000;
 const JITTER = 0.1;
+/** Nice value of the compile child process. */
+const COMPILE_NICE = 10;
 
 export class ListRefresher {
   onCompiled: () => void = () => {};
@@ -121,6 +124,14 @@ export class ListRefresher {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.flagsAsEnv() } });
       this.child = child;
+      // A compile can take a core for seconds: on a busy box, DNS answers go first.
+      if (child.pid !== undefined) {
+        try {
+          setPriority(child.pid, COMPILE_NICE);
+        } catch {
+          // not allowed here: it runs at normal priority
+        }
+      }
       let stderr = '';
       child.stdout?.resume();
       child.stderr?.on('data', (d: Buffer) => {

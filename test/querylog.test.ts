@@ -4,7 +4,7 @@
 // killed with SIGKILL under load.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -663,6 +663,22 @@ describe('from the built package (dist/)', () => {
     expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(500);
     db.close();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it.skipIf(process.platform !== 'linux')('the writer thread runs at a lower priority than the thread that answers DNS', async () => {
+    expect(built).toBe(true);
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { backend: 'worker', workerFile: DIST_WORKER }));
+    try {
+      // Field 19 of /proc/PID/task/TID/stat is the nice value (after the parenthesised name).
+      const niceOf = (tid: string) => Number(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+      const nices = readdirSync(`/proc/${process.pid}/task`).map(niceOf);
+      expect(niceOf(String(process.pid)), 'this (the DNS) thread').toBe(0);
+      expect(nices.filter((n) => n === 15), `thread nice values: ${nices.join(' ')}`).toHaveLength(1);
+    } finally {
+      await log.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('the writer thread keeps up with the design rate: one batch per interval, nothing dropped', async () => {

@@ -64,7 +64,7 @@ export function callRead<M extends ReadMethod>(store: QueryLogStore, method: M, 
 
 /** Starts the writer thread and waits until it has opened the store (or says why it could not). */
 export function workerBackend(config: StoreConfig, workerFile: string): Promise<WriterBackend> {
-  const worker = new Worker(workerFile, { workerData: config });
+  const worker = new Worker(workerFile, { workerData: config, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   worker.unref();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let seq = 0;

@@ -9,17 +9,21 @@ const BLOCKED = OUTCOME_CODE.blocked;
 
 /** Per client and vendor: n per outcome, then the newest row key per outcome. */
 type Cell = Float64Array;
-/** Per name: n, blocked. */
-type NameCell = Float64Array;
+/**
+ * Per name: n * NAME_SHIFT + blocked, one number. A batch can bring hundreds of thousands of new
+ * names; a typed array each would be as many small native allocations, which the writer thread's
+ * malloc arena keeps long after the batch is gone.
+ */
+const NAME_SHIFT = 2 ** 24;
 
 export class BatchRollup {
   /** hour → client → vendor (0: none) → cell. */
   private readonly cube = new Map<number, Map<number, Map<number, Cell>>>();
-  /** hour → name → cell. */
-  private readonly names = new Map<number, Map<number, NameCell>>();
+  /** hour → name → packed counts. */
+  private readonly names = new Map<number, Map<number, number>>();
   private hour = -1;
   private cubeHour: Map<number, Map<number, Cell>> | null = null;
-  private namesHour: Map<number, NameCell> | null = null;
+  private namesHour: Map<number, number> | null = null;
 
   /** Hot loop: one inserted row. */
   add(hour: number, key: number, client: number, vendor: number, outcome: number, name: number): void {
@@ -30,10 +34,7 @@ export class BatchRollup {
     if (!cell) byVendor.set(vendor, (cell = new Float64Array(2 * OUTCOMES)));
     cell[outcome]++;
     cell[OUTCOMES + outcome] = key;
-    let n = this.namesHour!.get(name);
-    if (!n) this.namesHour!.set(name, (n = new Float64Array(2)));
-    n[0]++;
-    if (outcome === BLOCKED) n[1]++;
+    this.namesHour!.set(name, (this.namesHour!.get(name) ?? 0) + NAME_SHIFT + (outcome === BLOCKED ? 1 : 0));
   }
 
   /** Upserts every group: series (hour, outcome, n), cube (hour, client, vendor, outcome, n, last), name (hour, name, n, blocked). */
@@ -51,7 +52,12 @@ export class BatchRollup {
       }
       for (let o = 0; o < OUTCOMES; o++) if (series[o] > 0) upsert.series.run(hour, o, series[o]);
     }
-    for (const [hour, byName] of this.names) for (const [name, cell] of byName) upsert.name.run(hour, name, cell[0], cell[1]);
+    for (const [hour, byName] of this.names) {
+      for (const [name, packed] of byName) {
+        const blocked = packed % NAME_SHIFT;
+        upsert.name.run(hour, name, (packed - blocked) / NAME_SHIFT, blocked);
+      }
+    }
     this.clear();
   }
 

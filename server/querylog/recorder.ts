@@ -27,7 +27,7 @@ export interface RecorderOptions {
   maxStrings?: number;
 }
 
-const DEFAULT_MAX_STRINGS = 200_000;
+const DEFAULT_MAX_STRINGS = 50_000;
 /** Rows the buffer starts with; it doubles up to the capacity as traffic needs. */
 const INITIAL_ROWS = 4096;
 /** Bytes a buffered row takes: time 8, client/name/reason/vendor/upstream/us 4 each, qtype 2, flags 1, rcode 2. */

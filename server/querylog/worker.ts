@@ -1,5 +1,6 @@
 // The query-log writer thread: owns the SQLite connection, applies batches, prunes, and answers
 // reads, one message at a time. Started by backend.ts with the store settings as workerData.
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { VendorCatalog } from '../../common/vendors.js';
 import { callRead, type StoreConfig, type WorkerHello, type WorkerReply, type WorkerRequest } from './backend.js';
@@ -7,6 +8,19 @@ import { QueryLogStore } from './store.js';
 
 const port = parentPort;
 if (!port) throw new Error('server/querylog/worker.js runs as a worker thread only');
+
+/** Nice value of the writer thread (19 is the lowest priority). */
+const WRITER_NICE = 15;
+
+// The log is background work: on Linux, setpriority(0) applies to the calling thread only, so
+// this lowers the writer thread alone. When it competes with the DNS thread for a core (a
+// single-core box, a pinned process), answers go first and a batch waits; idle cores it still
+// uses in full. Refused or unsupported elsewhere: then it simply runs at normal priority.
+try {
+  setPriority(WRITER_NICE);
+} catch {
+  // not allowed here
+}
 
 let store: QueryLogStore | null = null;
 try {
