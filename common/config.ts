@@ -24,21 +24,24 @@ export interface FieldDef<K extends Kind = Kind> {
   check?: (value: string) => string | null;
   /** Whole numbers only: the word `auto` (stored as 0) picks a value from the machine or other settings. */
   auto?: boolean;
+  /** A running server takes a change only when restarted; SIGHUP applies every other serve setting at once. */
+  restart?: boolean;
 }
 
 const hostPort = (v: string): string | null => (parseHostPort(v) ? null : 'expected HOST:PORT such as 0.0.0.0:53, [::]:53 or 127.0.0.1:5353');
 
 /** Every setting, keyed by its config-file / flag name. Order is the order of the docs. */
 export const FIELDS = {
-  'data-dir': { kind: 'string', default: './data', scope: 'both', help: 'Folder for the compiled blocklist, the list cache and the query log' },
+  'data-dir': { kind: 'string', default: './data', restart: true, scope: 'both', help: 'Folder for the compiled blocklist, the list cache and the query log' },
   'dns-listen': {
+    restart: true,
     kind: 'list',
     default: ['0.0.0.0:53', '[::]:53'],
     scope: 'serve',
     check: hostPort,
     help: 'Address and port to answer DNS on (UDP and TCP); repeat for several, [::1]:5353 for IPv6',
   },
-  'http-listen': { kind: 'string', default: '0.0.0.0:8080', scope: 'serve', check: hostPort, help: 'Address and port of the HTTP API, metrics and dashboard' },
+  'http-listen': { kind: 'string', default: '0.0.0.0:8080', restart: true, scope: 'serve', check: hostPort, help: 'Address and port of the HTTP API, metrics and dashboard' },
   upstream: {
     kind: 'list',
     default: ['https://1.1.1.1/dns-query', 'https://9.9.9.9/dns-query'],
@@ -48,6 +51,7 @@ export const FIELDS = {
   'upstream-strategy': { kind: 'enum', default: 'failover', choices: ['failover', 'race'], scope: 'serve', help: 'failover: in order, skipping unhealthy ones; race: ask several at once, take the first answer' },
   'upstream-timeout': { kind: 'duration', default: '2s', min: 50, max: 30_000, scope: 'serve', help: 'How long to wait for one upstream before trying the next' },
   workers: {
+    restart: true,
     kind: 'int',
     default: 1,
     min: 1,
@@ -86,7 +90,7 @@ export const FIELDS = {
   prefetch: { kind: 'bool', default: true, scope: 'serve', help: 'Refresh popular cache entries shortly before they expire' },
   'local-domain': { kind: 'string', default: '', scope: 'serve', help: "The LAN's domain (e.g. lan, fritz.box): its names and private reverse lookups go to --local-upstream" },
   'local-upstream': { kind: 'string', default: '', scope: 'serve', help: 'The router (udp://192.168.1.1:53) that answers LAN names and private reverse lookups' },
-  'log-level': { kind: 'enum', default: 'info', choices: ['debug', 'info', 'warn', 'error'], scope: 'both', help: 'Least important log level written' },
+  'log-level': { kind: 'enum', default: 'info', choices: ['debug', 'info', 'warn', 'error'], restart: true, scope: 'both', help: 'Least important log level written' },
   source: { kind: 'list', default: [], scope: 'compile', help: 'Extra list for this run: URL or path, optional #format suffix (e.g. ./my.txt#hosts); repeatable' },
   'default-sources': { kind: 'bool', default: true, scope: 'compile', help: 'Include the registry lists that are on by default (lists/sources.json); --no-default-sources leaves them out' },
   bundled: { kind: 'bool', default: true, scope: 'compile', help: 'Include the bundled vendor lists (lists/vendors); --no-bundled leaves them out' },
@@ -107,6 +111,7 @@ export const FIELDS = {
   },
   'local-records': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: your own answers, as {name, type: A|AAAA|CNAME|PTR|TXT, value, ttl?}' },
   devices: {
+    restart: true,
     kind: 'map',
     default: {},
     fileOnly: true,
@@ -114,11 +119,12 @@ export const FIELDS = {
     check: (v) => (isIp(v) || isMac(v) ? null : 'expected an IP address or a MAC address such as aa:bb:cc:dd:ee:ff'),
     help: 'Config file only: names for your devices, by IP or MAC address (192.168.1.23: Living room TV)',
   },
-  querylog: { kind: 'enum', default: 'disk', choices: ['disk', 'memory', 'off'], scope: 'serve', help: 'Query log: disk (DATA_DIR/querylog.sqlite), memory (nothing written to disk; for SD cards) or off' },
-  'querylog-retention': { kind: 'duration', default: '7d', min: 3_600_000, scope: 'serve', help: 'How long the query log and its statistics are kept' },
-  'querylog-max-size': { kind: 'bytes', default: '256MiB', min: 1024 * 1024, scope: 'serve', help: 'Largest the query log may grow (on disk, or in memory with --querylog memory); the oldest queries go first' },
-  'querylog-flush-interval': { kind: 'duration', default: '5s', min: 100, max: 300_000, scope: 'serve', help: 'How often logged queries are written, in one batch (long intervals spare SD cards)' },
+  querylog: { kind: 'enum', default: 'disk', choices: ['disk', 'memory', 'off'], restart: true, scope: 'serve', help: 'Query log: disk (DATA_DIR/querylog.sqlite), memory (nothing written to disk; for SD cards) or off' },
+  'querylog-retention': { kind: 'duration', default: '7d', min: 3_600_000, restart: true, scope: 'serve', help: 'How long the query log and its statistics are kept' },
+  'querylog-max-size': { kind: 'bytes', default: '256MiB', min: 1024 * 1024, restart: true, scope: 'serve', help: 'Largest the query log may grow (on disk, or in memory with --querylog memory); the oldest queries go first' },
+  'querylog-flush-interval': { kind: 'duration', default: '5s', min: 100, max: 300_000, restart: true, scope: 'serve', help: 'How often logged queries are written, in one batch (long intervals spare SD cards)' },
   'querylog-queue': {
+    restart: true,
     kind: 'int',
     default: 'auto',
     min: 1000,
@@ -128,6 +134,7 @@ export const FIELDS = {
     help: 'Queries held in memory between writes (37 bytes each); beyond that they are dropped from the log (never delayed) and counted. auto: one flush interval at 50,000 q/s and half again (375,000 at 5s, at most 1,000,000), grown only as traffic needs',
   },
   'querylog-anonymise': {
+    restart: true,
     kind: 'enum',
     default: 'off',
     choices: ['off', 'truncate', 'hash'],
@@ -135,6 +142,7 @@ export const FIELDS = {
     help: 'Client addresses in the log: off (as they are), truncate (IPv4 /24, IPv6 /56) or hash (a pseudonym that changes at every restart)',
   },
   'querylog-exclude-clients': {
+    restart: true,
     kind: 'list',
     default: [],
     fileOnly: true,
@@ -142,8 +150,9 @@ export const FIELDS = {
     check: (v) => (parseCidr(v) ? null : 'expected an address or range such as 192.168.1.50 or 192.168.1.0/24'),
     help: 'Config file only: clients whose queries are never logged (addresses or ranges)',
   },
-  'querylog-exclude-names': { kind: 'list', default: [], fileOnly: true, scope: 'serve', help: 'Config file only: names never logged (the name and its subdomains; prefix = for the exact name)' },
+  'querylog-exclude-names': { kind: 'list', default: [], fileOnly: true, restart: true, scope: 'serve', help: 'Config file only: names never logged (the name and its subdomains; prefix = for the exact name)' },
   'api-token': {
+    restart: true,
     kind: 'string',
     default: 'auto',
     scope: 'serve',
@@ -151,6 +160,7 @@ export const FIELDS = {
     help: 'Bearer token for changes through the HTTP API: auto (generated once into DATA_DIR/api-token), off (no changes), or your own (16+ characters)',
   },
   'http-hosts': {
+    restart: true,
     kind: 'list',
     default: [],
     fileOnly: true,
@@ -180,6 +190,8 @@ export interface LoadedConfig {
   config: Config;
   origins: Record<FieldName, Origin>;
   file: string | null;
+  /** The flags as given, so the configuration can be read again with the same flags on top. */
+  flags: Readonly<Record<string, unknown>>;
 }
 
 export class ConfigError extends UserError {
@@ -242,7 +254,17 @@ export function loadConfig(opts: {
   }
   crossCheck(raw, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config: Object.freeze(raw) as unknown as Config, origins, file: filePath };
+  return { config: Object.freeze(raw) as unknown as Config, origins, file: filePath, flags: { ...opts.flags } };
+}
+
+/** The configuration read again (SIGHUP): the same flags and file, the file's and environment's values as they are now. */
+export function reloadConfig(loaded: LoadedConfig): LoadedConfig {
+  return loadConfig({ flags: loaded.flags, file: loaded.file });
+}
+
+/** Settings whose value differs between two configurations. */
+export function changedSettings(before: Config, after: Config): FieldName[] {
+  return (Object.keys(FIELDS) as FieldName[]).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]));
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -267,6 +289,8 @@ function coerce(name: string, def: FieldDef, value: unknown, where: string, prob
       }
       return value;
     case 'enum':
+      // YAML reads a bare `block-mode: null` as no value at all; the user meant the word.
+      if (value === null && def.choices!.includes('null')) return 'null';
       if (typeof value !== 'string' || !def.choices!.includes(value)) return bad(`expected one of ${def.choices!.join(', ')}`);
       return value;
     case 'bool':

@@ -3,7 +3,7 @@
 // process runs its own, sharing the listening sockets. The chain order is written once, here,
 // with the reason for each position.
 import { join } from 'node:path';
-import { parseHostPort, type LoadedConfig } from '../common/config.js';
+import { FIELDS, parseHostPort, type Config, type FieldDef, type FieldName, type LoadedConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import { BLOCKLIST_FILE } from '../common/schema.js';
 import type { VendorCatalog } from '../common/vendors.js';
@@ -16,7 +16,7 @@ import { listenUdp, type UdpListener } from './listen/udp.js';
 import { FailureLog } from './pipeline/failure-log.js';
 import { chain, type Answer, type Query } from './pipeline/types.js';
 import { RateLimiter } from './rate-limit.js';
-import type { ServeSettings } from './serve-config.js';
+import { checkServeConfig, type ServeSettings } from './serve-config.js';
 import { Sinkhole, type BlockMode } from './sinkhole.js';
 import { accessStage, ClientGate, RATE_LIMITED_REASON } from './stages/access.js';
 import { blockStage, type Decider } from './stages/block.js';
@@ -55,10 +55,10 @@ export interface DnsPlane {
   udp: UdpListener[];
   tcp: TcpListener[];
   blocklist: BlocklistHandle;
-  cache: AnswerCache;
-  pool: UpstreamPool;
-  /** The router for LAN names, when configured. */
-  routerPool: UpstreamPool | null;
+  /** The answer cache, upstreams and router now (a reload may replace them). */
+  readonly cache: AnswerCache;
+  readonly pool: UpstreamPool;
+  readonly routerPool: UpstreamPool | null;
   userRules: UserRules;
   pause: Pause;
   recorder: QueryRecorder;
@@ -68,6 +68,12 @@ export interface DnsPlane {
   stopListening(deadline: number): Promise<void>;
   /** Closes the recorder, upstreams and table (after stopListening). */
   close(): Promise<void>;
+  /**
+   * Applies a reloaded configuration (SIGHUP): the chain is rebuilt with the new settings and
+   * takes the next query; queries in flight finish on the old one. Settings marked `restart` keep
+   * their old value. Throws ConfigError (the old chain keeps serving).
+   */
+  reconfigure(loaded: LoadedConfig): void;
 }
 
 /** Pool settings from the config: every upstream may take its full timeout once, three at most. */
@@ -90,64 +96,18 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
   });
   if (!blocklist.current()) log.warn('no usable blocklist: answering without blocking until one compiles', { path: tablePath });
 
-  const cache = new AnswerCache({
-    maxEntries: config['cache-size'],
-    maxBytes: config['cache-max-bytes'],
-    minTtl: Math.floor(config['cache-min-ttl'] / 1000),
-    maxTtl: Math.floor(config['cache-max-ttl'] / 1000),
-    staleMaxAgeMs: config['serve-stale'] ? config['serve-stale-max-age'] : 0,
-  });
-  const pooling = poolOptions(config, settings.upstreams.length);
-  const pool = new UpstreamPool(settings.upstreams, pooling, { tlsCa: opts.tlsCa });
-  const routerPool = settings.router ? new UpstreamPool([settings.router], pooling, { tlsCa: opts.tlsCa }) : null;
-  const sinkhole = new Sinkhole({ mode: config['block-mode'] as BlockMode, ttlSeconds: Math.floor(config['block-ttl'] / 1000), customIps: config['block-ip'] as string[] });
-
   // The user's own allow/deny entries (API, dashboard) decide before the compiled table; a pause
   // lets a client's queries (or everyone's) pass the block stage for a while.
   const userRules = UserRules.load(opts.dataDir, opts.catalog);
   const pause = new Pause();
   const decide = userFirst(userRules, (name) => blocklist.current()?.decide(name) ?? null);
-
-  // One gate for the chain's first stage and for the packets that never reach the chain.
-  const gate = new ClientGate({
-    acl: new ClientAcl(config['allow-clients'] as string[]),
-    limiter: config['rate-limit'] > 0 ? new RateLimiter(config['rate-limit'], config['rate-limit-window']) : null,
-    limitLoopback: config['rate-limit-loopback'],
-    onRateLimited: (protocol) => stats.rejected(protocol, RATE_LIMITED_REASON),
-  });
-  const resolveQuery = chain(
-    [
-      // Refuse outsiders and floods before any work is spent on them.
-      accessStage(gate),
-      // ANY, zone transfers and other classes never reach the resolver proper.
-      hygieneStage(),
-      // The user's own records beat every list and the built-in LAN rules below (a record for
-      // nas.lan or for the PTR of a private address is answered, not sent to the router).
-      localStage(settings.localRecords),
-      // Signals (DoH canary, Private Relay, DDR) and LAN names: answered here, never by a list.
-      specialStage({ blockPrivateRelay: config['block-private-relay'], localDomain: config['local-domain'], router: routerPool ? forwardStage(routerPool) : null }),
-      // Before the cache: a newly blocked name is never served from cache.
-      pauseGate(pause, blockStage(decide, sinkhole)),
-      cacheStage(cache, { serveStale: config['serve-stale'], prefetch: config.prefetch, onPrefetchError: (err, name) => log.debug('prefetch failed', { name, err }) }),
-    ],
-    forwardStage(pool),
-  );
-
   const recorder = await opts.openRecorder(decide);
   const failures = new FailureLog(log, opts.failureSummaryMs);
-  const handle = createPacketHandler({
-    handler: resolveQuery,
-    observer: {
-      answered: (query, answer, ms) => {
-        stats.answered(query, answer, ms);
-        recorder.record(query, answer, ms);
-      },
-      rejected: (protocol, reason) => stats.rejected(protocol, reason),
-      failed: (query, err) => failures.failed(query, err),
-    },
-    deadlineMs: pooling.budgetMs + 1000,
-    gate,
-  });
+  const shared: Shared = { log, stats, blocklist, pause, decide, recorder, failures, tlsCa: opts.tlsCa };
+
+  let current = buildResolver(config, settings, shared, null);
+  // The listeners call through this: a reload swaps the resolver under them.
+  const handle: PacketHandler = (msg, client, protocol) => current.handle(msg, client, protocol);
   const onListenerError = (err: Error) => log.error('listener error', { err });
 
   const udp: UdpListener[] = [];
@@ -158,8 +118,7 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
   const closeRest = async () => {
     failures.flush();
     await recorder.close();
-    await pool.close();
-    await routerPool?.close();
+    await current.close();
     blocklist.close();
   };
   try {
@@ -189,9 +148,15 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
     udp,
     tcp,
     blocklist,
-    cache,
-    pool,
-    routerPool,
+    get cache() {
+      return current.cache;
+    },
+    get pool() {
+      return current.pool;
+    },
+    get routerPool() {
+      return current.routerPool;
+    },
     userRules,
     pause,
     recorder,
@@ -207,6 +172,118 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
       await closeSockets();
     },
     close: closeRest,
+    reconfigure: (next) => {
+      const merged = keepRestartSettings(config, next.config);
+      const replaced = current;
+      current = buildResolver(merged, checkServeConfig(merged), shared, replaced);
+      // Queries in flight on the old chain may still need its upstreams for a while.
+      setTimeout(() => void replaced.close(), poolOptions(merged, 3).budgetMs + 2000).unref();
+    },
+  };
+}
+
+interface Shared {
+  log: Logger;
+  stats: Stats;
+  blocklist: BlocklistHandle;
+  pause: Pause;
+  decide: Decider;
+  recorder: QueryRecorder;
+  failures: FailureLog;
+  tlsCa?: string | Buffer;
+}
+
+/** The parts of the DNS plane that follow the settings: rebuilt whole on a reload. */
+interface Resolver {
+  config: Config;
+  handle: PacketHandler;
+  cache: AnswerCache;
+  pool: UpstreamPool;
+  routerPool: UpstreamPool | null;
+  /** Closes its upstreams (the answer cache is only memory, and a successor may share it). */
+  close(): Promise<void>;
+}
+
+/** The settings a running server cannot take over (listeners, data folder, query log…) keep their old value. */
+function keepRestartSettings(running: Config, next: Config): Config {
+  const merged: Record<string, unknown> = { ...next };
+  for (const [name, def] of Object.entries(FIELDS) as [FieldName, FieldDef][]) if (def.restart) merged[name] = running[name];
+  return merged as unknown as Config;
+}
+
+function sameCacheSettings(a: Config, b: Config): boolean {
+  return (['cache-size', 'cache-max-bytes', 'cache-min-ttl', 'cache-max-ttl', 'serve-stale', 'serve-stale-max-age'] as const).every((k) => a[k] === b[k]);
+}
+
+/**
+ * The chain for one set of settings. `previous` lends its answer cache when the cache settings are
+ * the same (a reload keeps what was learnt) and is how the old upstreams are told apart from new ones.
+ */
+function buildResolver(config: Config, settings: ServeSettings, shared: Shared, previous: Resolver | null): Resolver {
+  const { log, stats, pause, decide, recorder, failures } = shared;
+  const cache =
+    previous && sameCacheSettings(previous.config, config)
+      ? previous.cache
+      : new AnswerCache({
+          maxEntries: config['cache-size'],
+          maxBytes: config['cache-max-bytes'],
+          minTtl: Math.floor(config['cache-min-ttl'] / 1000),
+          maxTtl: Math.floor(config['cache-max-ttl'] / 1000),
+          staleMaxAgeMs: config['serve-stale'] ? config['serve-stale-max-age'] : 0,
+        });
+  const pooling = poolOptions(config, settings.upstreams.length);
+  const pool = new UpstreamPool(settings.upstreams, pooling, { tlsCa: shared.tlsCa });
+  const routerPool = settings.router ? new UpstreamPool([settings.router], pooling, { tlsCa: shared.tlsCa }) : null;
+  const sinkhole = new Sinkhole({ mode: config['block-mode'] as BlockMode, ttlSeconds: Math.floor(config['block-ttl'] / 1000), customIps: config['block-ip'] as string[] });
+
+  // One gate for the chain's first stage and for the packets that never reach the chain.
+  const gate = new ClientGate({
+    acl: new ClientAcl(config['allow-clients'] as string[]),
+    limiter: config['rate-limit'] > 0 ? new RateLimiter(config['rate-limit'], config['rate-limit-window']) : null,
+    limitLoopback: config['rate-limit-loopback'],
+    onRateLimited: (protocol) => stats.rejected(protocol, RATE_LIMITED_REASON),
+  });
+  const resolveQuery = chain(
+    [
+      // Refuse outsiders and floods before any work is spent on them.
+      accessStage(gate),
+      // ANY, zone transfers and other classes never reach the resolver proper.
+      hygieneStage(),
+      // The user's own records beat every list and the built-in LAN rules below (a record for
+      // nas.lan or for the PTR of a private address is answered, not sent to the router).
+      localStage(settings.localRecords),
+      // Signals (DoH canary, Private Relay, DDR) and LAN names: answered here, never by a list.
+      specialStage({ blockPrivateRelay: config['block-private-relay'], localDomain: config['local-domain'], router: routerPool ? forwardStage(routerPool) : null }),
+      // Before the cache: a newly blocked name is never served from cache.
+      pauseGate(pause, blockStage(decide, sinkhole)),
+      cacheStage(cache, { serveStale: config['serve-stale'], prefetch: config.prefetch, onPrefetchError: (err, name) => log.debug('prefetch failed', { name, err }) }),
+    ],
+    forwardStage(pool),
+  );
+
+  const handle = createPacketHandler({
+    handler: resolveQuery,
+    observer: {
+      answered: (query, answer, ms) => {
+        stats.answered(query, answer, ms);
+        recorder.record(query, answer, ms);
+      },
+      rejected: (protocol, reason) => stats.rejected(protocol, reason),
+      failed: (query, err) => failures.failed(query, err),
+    },
+    deadlineMs: pooling.budgetMs + 1000,
+    gate,
+  });
+  return {
+    config,
+    handle,
+    cache,
+    pool,
+    routerPool,
+    close: async () => {
+      await pool.close();
+      await routerPool?.close();
+    },
   };
 }
 

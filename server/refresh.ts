@@ -83,6 +83,14 @@ export class ListRefresher {
     this.child?.kill('SIGTERM');
   }
 
+  /** A new interval (a reloaded configuration): the next refresh is planned again from the table's age. */
+  reschedule(intervalMs: number, builtAt: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.status.nextAt = null;
+    if (intervalMs > 0 && !this.stopped) this.arm(Math.max(0, intervalMs - (Date.now() - builtAt)), intervalMs);
+  }
+
   private arm(delayMs: number, intervalMs: number): void {
     if (this.stopped) return;
     const jittered = Math.round(delayMs * (1 + (Math.random() * 2 - 1) * JITTER));

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { LoadedConfig } from '../common/config.js';
+import { changedSettings, FIELDS, reloadConfig, type FieldDef, type FieldName, type LoadedConfig } from '../common/config.js';
 import { createLogger, type Level, type Logger } from '../common/log.js';
 import { PACKAGE_VERSION } from '../common/paths.js';
 import { BLOCKLIST_FILE } from '../common/schema.js';
@@ -72,6 +72,8 @@ export async function serve(loaded: LoadedConfig, opts: StartOptions = {}): Prom
 
 export interface Prepared {
   log: Logger;
+  /** Installed at once when the CLI asked for signal handling. */
+  signals: Signals | null;
   settings: ServeSettings;
   dataDir: string;
   catalog: VendorCatalog;
@@ -82,6 +84,7 @@ export interface Prepared {
 export async function prepareServe(loaded: LoadedConfig, opts: StartOptions): Promise<Prepared> {
   const config = loaded.config;
   const log = opts.log ?? createLogger(config['log-level'] as Level);
+  const signals = opts.installSignals ? new Signals(log) : null;
   const settings = checkServeConfig(config);
   const dataDir = resolve(config['data-dir']);
   mkdirSync(dataDir, { recursive: true });
@@ -93,13 +96,13 @@ export async function prepareServe(loaded: LoadedConfig, opts: StartOptions): Pr
     log.info('no compiled table yet: compiling the bundled lists', { path: tablePath });
     await refresher.run({ offline: true });
   }
-  return { log, settings, dataDir, catalog: VendorCatalog.load(), refresher };
+  return { log, signals, settings, dataDir, catalog: VendorCatalog.load(), refresher };
 }
 
 /** One process that answers DNS and serves the HTTP API. */
 export async function startServer(loaded: LoadedConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const config = loaded.config;
-  const { log, settings, dataDir, catalog, refresher } = await prepareServe(loaded, opts);
+  const { log, signals, settings, dataDir, catalog, refresher } = await prepareServe(loaded, opts);
   const stats = new Stats();
   // The query log needs the decision function the DNS plane builds (to describe block reasons).
   const opened: { querylog: QueryLog | null } = { querylog: null };
@@ -153,15 +156,24 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     return stopping;
   };
 
-  if (opts.installSignals) {
-    installSignals(log, stop, () => {
-      // The table on disk now (a compile may have landed), then a fresh compile of the lists.
-      // Settings other than the lists need a restart for now.
-      log.info('SIGHUP: reloading the blocklist and refreshing the lists');
-      dns.blocklist.reload();
-      void refresher.run({ offline: false });
-    });
-  }
+  let running = loaded;
+  signals?.running(stop, () => {
+    // The configuration as it is now, then the table on disk (a compile may have landed), then
+    // a fresh compile of the lists (the compile reads the configuration file itself).
+    log.info('SIGHUP: reloading the configuration and the blocklist, refreshing the lists');
+    const next = reloadSettings(running, log);
+    if (next) {
+      try {
+        dns.reconfigure(next);
+        if (next.config['refresh-interval'] !== running.config['refresh-interval']) refresher.reschedule(next.config['refresh-interval'], dns.blocklist.current()?.info().builtAt ?? 0);
+        running = next;
+      } catch (err) {
+        log.error('the reloaded configuration cannot be applied; the running one stays', { err });
+      }
+    }
+    dns.blocklist.reload();
+    void refresher.run({ offline: false });
+  });
 
   return {
     dns: { udp: dns.udp, tcp: dns.tcp },
@@ -190,15 +202,62 @@ export function announce(log: Logger, settings: ServeSettings, dns: { host: stri
   });
 }
 
-/** SIGTERM and SIGINT stop gracefully (forced after a deadline); SIGHUP reloads. */
-export function installSignals(log: Logger, stop: () => Promise<void>, reload: () => void): void {
-  const onTerm = (signal: string) => {
-    log.info('shutting down', { signal });
+/**
+ * The configuration read again, or null when it is invalid (the running one stays; the log says
+ * which settings are wrong). Logs which changes take effect now and which need a restart.
+ */
+export function reloadSettings(running: LoadedConfig, log: Logger): LoadedConfig | null {
+  let next: LoadedConfig;
+  try {
+    next = reloadConfig(running);
+    checkServeConfig(next.config);
+  } catch (err) {
+    log.error('the reloaded configuration is invalid; the running one stays', { problems: (err as { problems?: string[] }).problems ?? [(err as Error).message] });
+    return null;
+  }
+  const changed = changedSettings(running.config, next.config);
+  const restartOnly = (name: FieldName) => (FIELDS[name] as FieldDef).restart === true;
+  const later = changed.filter(restartOnly);
+  const now = changed.filter((name) => !restartOnly(name));
+  log.info('configuration reloaded', { changed: now });
+  if (later.length > 0) log.warn('these settings change only when hushdns restarts; the running values stay', { settings: later });
+  return next;
+}
+
+/**
+ * Signals from the first moment of `serve`, before the first compile and the listeners: SIGTERM
+ * and SIGINT stop (at once while starting, gracefully with a deadline once running); a SIGHUP
+ * that comes while starting is applied as soon as the server runs.
+ */
+export class Signals {
+  private stop: (() => Promise<void>) | null = null;
+  private reload: (() => void) | null = null;
+  private reloadPending = false;
+
+  constructor(private readonly log: Logger) {
+    process.once('SIGTERM', () => this.terminate('SIGTERM'));
+    process.once('SIGINT', () => this.terminate('SIGINT'));
+    process.on('SIGHUP', () => {
+      if (this.reload) this.reload();
+      else this.reloadPending = true;
+    });
+  }
+
+  /** The server runs: from now on signals stop it gracefully and reload it. */
+  running(stop: () => Promise<void>, reload: () => void): void {
+    this.stop = stop;
+    this.reload = reload;
+    if (this.reloadPending) {
+      this.reloadPending = false;
+      reload();
+    }
+  }
+
+  private terminate(signal: string): void {
+    this.log.info('shutting down', { signal });
+    if (!this.stop) process.exit(0);
     const force = setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS + 2000);
     force.unref();
-    stop().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => onTerm('SIGTERM'));
-  process.once('SIGINT', () => onTerm('SIGINT'));
-  process.on('SIGHUP', reload);
+    this.stop().then(() => process.exit(0));
+  }
 }

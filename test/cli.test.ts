@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envName, FIELDS, type FieldName } from '../common/config.js';
-import { addressesOf, makeQuery, tcpExchange, udpExchange } from './helpers/dns-client.js';
+import { addressesOf, makeQuery, rcodeOf, tcpExchange, udpExchange } from './helpers/dns-client.js';
 import { startFakeUpstream, type FakeUpstream } from './helpers/fake-upstream.js';
 import { tempDir } from './helpers/temp.js';
 
@@ -400,6 +400,48 @@ describe('hushdns serve', () => {
       holder.close();
     }
   });
+
+  it('takes a changed configuration file on SIGHUP: answers change at once, settings that need a restart are named, a bad file changes nothing', async () => {
+    const file = join(workDir, 'reload.yaml');
+    writeFileSync(file, 'block-mode: null\n');
+    const s = await serve(['--config', file]);
+    const ask = (name: string, type = 'A') => udpExchange(s.dns.host, s.dns.port, makeQuery(name, type));
+    expect(addressesOf(await ask('tracking.miui.com'))).toEqual(['0.0.0.0']);
+    expect(addressesOf(await ask('nas.home.example'))).toEqual(['192.0.2.1']);
+
+    writeFileSync(file, ['block-mode: nxdomain', 'local-records:', '  - { name: nas.home.example, type: A, value: 192.168.1.20 }', 'querylog-retention: 2d', ''].join('\n'));
+    let mark = s.stderr().length;
+    s.child.kill('SIGHUP');
+    const reloaded = await s.waitForLog(/configuration reloaded/, 5000, mark);
+    expect(JSON.parse(reloaded).changed).toEqual(expect.arrayContaining(['block-mode', 'local-records']));
+    expect(JSON.parse(await s.waitForLog(/only when hushdns restarts/, 5000, mark)).settings).toEqual(['querylog-retention']);
+    expect(rcodeOf(await ask('tracking.miui.com'))).toBe(3);
+    expect(addressesOf(await ask('nas.home.example'))).toEqual(['192.168.1.20']);
+
+    // A broken file: the log names the problem, the running configuration goes on.
+    writeFileSync(file, 'block-mode: sometimes\n');
+    mark = s.stderr().length;
+    s.child.kill('SIGHUP');
+    expect(await s.waitForLog(/reloaded configuration is invalid/, 5000, mark)).toMatch(/block-mode/);
+    expect(rcodeOf(await ask('tracking.miui.com'))).toBe(3);
+    s.child.kill('SIGTERM');
+    expect(await s.exited, s.stderr()).toBe(0);
+  });
+
+  it('takes a changed configuration on SIGHUP in every worker of a cluster', async () => {
+    const file = join(workDir, 'reload-cluster.yaml');
+    writeFileSync(file, 'block-mode: null\n');
+    const s = await serve(['--config', file, '--workers', '2']);
+    writeFileSync(file, 'block-mode: refused\n');
+    const mark = s.stderr().length;
+    s.child.kill('SIGHUP');
+    await s.waitForLog(/configuration reloaded/, 5000, mark);
+    await new Promise((r) => setTimeout(r, 300));
+    const answers = await Promise.all(Array.from({ length: 40 }, () => udpExchange(s.dns.host, s.dns.port, makeQuery('tracking.miui.com', 'A'))));
+    expect(answers.map(rcodeOf).filter((r) => r !== 5)).toEqual([]);
+    s.child.kill('SIGTERM');
+    expect(await s.exited, s.stderr()).toBe(0);
+  }, 30_000);
 
   it('refreshes its lists on schedule in a child process and swaps the new table in', async () => {
     const list = join(workDir, 'refresh-list.txt');

@@ -32,6 +32,14 @@ describe('configuration', () => {
     expect(config.allow).toEqual(['example.org']);
   });
 
+  it('reads a bare YAML `block-mode: null` as the null block mode, not as a missing value', () => {
+    const file = join(tempDir(), 'hushdns.yaml');
+    writeFileSync(file, 'block-mode: null\n');
+    const { config, origins } = loadConfig({ file, env: {} });
+    expect(config['block-mode']).toBe('null');
+    expect(origins['block-mode']).toBe('file');
+  });
+
   it('reads JSON config files too', () => {
     const dir = tempDir();
     const file = join(dir, 'hushdns.json');

@@ -29,5 +29,7 @@ export type ToWorker =
   | { t: 'pause'; state: PauseState }
   /** A new compiled table may be in place (the file watch would notice too, a little later). */
   | { t: 'reload-table' }
+  /** The configuration changed (SIGHUP): read it again and rebuild the chain. */
+  | { t: 'reload-config' }
   /** Stop taking queries, answer those in flight, report, exit. */
   | { t: 'stop'; deadline: number };

@@ -14,7 +14,7 @@ import { startControlPlane } from '../control-plane.js';
 import { poolOptions } from '../dns-plane.js';
 import { QueryLog, queryLogOptions } from '../querylog/querylog.js';
 import { BatchStrings } from '../querylog/recorder.js';
-import { announce, installSignals, prepareServe, SHUTDOWN_DEADLINE_MS, workerCount, type StartOptions } from '../server.js';
+import { announce, prepareServe, reloadSettings, SHUTDOWN_DEADLINE_MS, workerCount, type StartOptions } from '../server.js';
 import { Stats, type StatsSnapshot } from '../stats.js';
 import { UpstreamPool, type UpstreamHealth } from '../upstream/pool.js';
 import { Pause, userFirst, UserRules } from '../user-rules.js';
@@ -36,7 +36,7 @@ interface Member {
 
 export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Promise<void> {
   const config = loaded.config;
-  const { log, settings, dataDir, catalog, refresher } = await prepareServe(loaded, opts);
+  const { log, signals, settings, dataDir, catalog, refresher } = await prepareServe(loaded, opts);
   const count = workerCount(config.workers);
 
   const stats = new Stats();
@@ -230,14 +230,19 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     return stopped;
   };
 
-  if (opts.installSignals) {
-    installSignals(log, stop, () => {
-      log.info('SIGHUP: reloading the blocklist and refreshing the lists');
-      blocklist.reload();
-      broadcast({ t: 'reload-table' });
-      void refresher.run({ offline: false });
-    });
-  }
+  let running = loaded;
+  signals?.running(stop, () => {
+    log.info('SIGHUP: reloading the configuration and the blocklist, refreshing the lists');
+    const next = reloadSettings(running, log);
+    if (next) {
+      broadcast({ t: 'reload-config' });
+      if (next.config['refresh-interval'] !== running.config['refresh-interval']) refresher.reschedule(next.config['refresh-interval'], blocklist.current()?.info().builtAt ?? 0);
+      running = next;
+    }
+    blocklist.reload();
+    broadcast({ t: 'reload-table' });
+    void refresher.run({ offline: false });
+  });
 }
 
 function addCounters(a: UpstreamHealth['counters'] | undefined, b: UpstreamHealth['counters']): UpstreamHealth['counters'] {

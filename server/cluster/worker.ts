@@ -4,7 +4,7 @@
 // pause or the table change, and when to stop.
 import cluster from 'node:cluster';
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../../common/config.js';
+import { reloadConfig, type LoadedConfig } from '../../common/config.js';
 import { UserError } from '../../common/errors.js';
 import { createLogger, type Level } from '../../common/log.js';
 import { VendorCatalog } from '../../common/vendors.js';
@@ -65,6 +65,7 @@ export async function runWorker(loaded: LoadedConfig, opts: StartOptions): Promi
     });
   const reporter = setInterval(() => void report(), SNAPSHOT_MS);
 
+  let running = loaded;
   let stopping: Promise<void> | null = null;
   const stop = (deadline: number) => {
     stopping ??= (async () => {
@@ -91,6 +92,16 @@ export async function runWorker(loaded: LoadedConfig, opts: StartOptions): Promi
         break;
       case 'reload-table':
         dns.blocklist.reload();
+        break;
+      case 'reload-config':
+        // The primary checked the new configuration already; a failure here is logged, not fatal.
+        try {
+          const next = reloadConfig(running);
+          dns.reconfigure(next);
+          running = next;
+        } catch (err) {
+          log.error('could not apply the reloaded configuration; keeping the running one', { err });
+        }
         break;
       case 'stop':
         void stop(m.deadline);
