@@ -46,7 +46,8 @@ const CLIENTS = 40;
 const WEB_DOMAINS = 12_000;
 const TRACKERS = 3_000;
 const DEFAULT_FLUSH_S = 5;
-const DEFAULT_QUEUE = 100_000;
+/** querylog-queue at its default, `auto` (0): sized from the flush interval. */
+const DEFAULT_QUEUE = 0;
 const LISTS = ['hagezi-light', 'easyprivacy', 'oisd-small'];
 const HTTP_RUNS = 40;
 const GENERATE_RESULT = 'generate.json';
@@ -556,7 +557,7 @@ function sizingTable(measured: { rows: number; bytesPerRow: number; exact: boole
     };
   });
   table(
-    `Query-log buffer, sized from the flush interval (default querylog-queue ${fmt(DEFAULT_QUEUE, 0)}; design rate ${fmt(DESIGN_RATE, 0)} q/s × 1.5, at most 1M rows). Measured: ${fmt(measured.bytesPerRow, 1)} bytes per buffered row (${fmt(measured.rows, 0)} rows in typed arrays${measured.exact ? '' : '; without --expose-gc arrays the buffer outgrew may still be counted'}; the batch in flight to the writer thread is a copy of the same size)`,
+    `Query-log buffer, sized from the flush interval (querylog-queue auto, the default: design rate ${fmt(DESIGN_RATE, 0)} q/s × 1.5, at most 1M rows). Measured: ${fmt(measured.bytesPerRow, 1)} bytes per buffered row (${fmt(measured.rows, 0)} rows in typed arrays${measured.exact ? '' : '; without --expose-gc arrays the buffer outgrew may still be counted'}; the batch in flight to the writer thread is a copy of the same size)`,
     rows,
   );
 }
