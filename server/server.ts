@@ -156,24 +156,7 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     return stopping;
   };
 
-  let running = loaded;
-  signals?.running(stop, () => {
-    // The configuration as it is now, then the table on disk (a compile may have landed), then
-    // a fresh compile of the lists (the compile reads the configuration file itself).
-    log.info('SIGHUP: reloading the configuration and the blocklist, refreshing the lists');
-    const next = reloadSettings(running, log);
-    if (next) {
-      try {
-        dns.reconfigure(next);
-        if (next.config['refresh-interval'] !== running.config['refresh-interval']) refresher.reschedule(next.config['refresh-interval'], dns.blocklist.current()?.info().builtAt ?? 0);
-        running = next;
-      } catch (err) {
-        log.error('the reloaded configuration cannot be applied; the running one stays', { err });
-      }
-    }
-    dns.blocklist.reload();
-    void refresher.run({ offline: false });
-  });
+  signals?.running(stop, reloader(loaded, log, refresher, dns.blocklist, (next) => dns.reconfigure(next)));
 
   return {
     dns: { udp: dns.udp, tcp: dns.tcp },
@@ -200,6 +183,31 @@ export function announce(log: Logger, settings: ServeSettings, dns: { host: stri
     rules: blocklist.current()?.info().rules ?? 0,
     ...extra,
   });
+}
+
+/**
+ * What SIGHUP does, in a single process and in a cluster primary alike: the configuration as it
+ * is now (`apply` takes it over), then the table on disk (a compile may have landed), then a fresh
+ * compile of the lists (the compile reads the configuration file itself).
+ */
+export function reloader(loaded: LoadedConfig, log: Logger, refresher: ListRefresher, blocklist: BlocklistHandle, apply: (next: LoadedConfig) => void, tableReloaded: () => void = () => {}): () => void {
+  let running = loaded;
+  return () => {
+    log.info('SIGHUP: reloading the configuration and the blocklist, refreshing the lists');
+    const next = reloadSettings(running, log);
+    if (next) {
+      try {
+        apply(next);
+        if (next.config['refresh-interval'] !== running.config['refresh-interval']) refresher.reschedule(next.config['refresh-interval'], blocklist.current()?.info().builtAt ?? 0);
+        running = next;
+      } catch (err) {
+        log.error('the reloaded configuration cannot be applied; the running one stays', { err });
+      }
+    }
+    blocklist.reload();
+    tableReloaded();
+    void refresher.run({ offline: false });
+  };
 }
 
 /**

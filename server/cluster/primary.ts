@@ -14,7 +14,7 @@ import { startControlPlane } from '../control-plane.js';
 import { poolOptions } from '../dns-plane.js';
 import { QueryLog, queryLogOptions } from '../querylog/querylog.js';
 import { BatchStrings } from '../querylog/recorder.js';
-import { announce, prepareServe, reloadSettings, SHUTDOWN_DEADLINE_MS, workerCount, type StartOptions } from '../server.js';
+import { announce, prepareServe, reloader, SHUTDOWN_DEADLINE_MS, workerCount, type StartOptions } from '../server.js';
 import { Stats, type StatsSnapshot } from '../stats.js';
 import { UpstreamPool, type UpstreamHealth } from '../upstream/pool.js';
 import { Pause, userFirst, UserRules } from '../user-rules.js';
@@ -230,19 +230,10 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     return stopped;
   };
 
-  let running = loaded;
-  signals?.running(stop, () => {
-    log.info('SIGHUP: reloading the configuration and the blocklist, refreshing the lists');
-    const next = reloadSettings(running, log);
-    if (next) {
-      broadcast({ t: 'reload-config' });
-      if (next.config['refresh-interval'] !== running.config['refresh-interval']) refresher.reschedule(next.config['refresh-interval'], blocklist.current()?.info().builtAt ?? 0);
-      running = next;
-    }
-    blocklist.reload();
-    broadcast({ t: 'reload-table' });
-    void refresher.run({ offline: false });
-  });
+  signals?.running(
+    stop,
+    reloader(loaded, log, refresher, blocklist, () => broadcast({ t: 'reload-config' }), () => broadcast({ t: 'reload-table' })),
+  );
 }
 
 function addCounters(a: UpstreamHealth['counters'] | undefined, b: UpstreamHealth['counters']): UpstreamHealth['counters'] {
