@@ -1,20 +1,21 @@
 // Writes the compiled blocklist (common/schema.ts) and swaps it in atomically.
 //
-// Entries are appended to a staging SQLite file as (tree key, packed claim) rows: no index, no
-// per-name state in JS, so memory does not grow with the lists (the Bloom filter, fixed in size,
-// is fed as they arrive). finish() sorts them once inside SQLite (bounded memory, spilling
-// to temp files), and one streaming pass in tree order merges each name's claims, drops claims an
-// ancestor already decides (compress) and appends the survivors, already in key order, to a fresh
-// table file. The live file is replaced
-// by rename only after that file is complete and on disk, so a crash at any point leaves either the
-// old or the new table in place.
+// Entries are appended to a staging SQLite file as (tree key, packed claim) rows (stage.ts; on a
+// thread of its own for big inputs): no index, no per-name state in JS, so memory does not grow
+// with the lists (the Bloom filter, fixed in size, is fed as they arrive). finish() sorts them
+// once inside SQLite (bounded memory, spilling to temp files), and one streaming pass in tree
+// order merges each name's claims, drops claims an ancestor already decides (compress) and
+// appends the survivors, already in key order, to a fresh table file. The live file is replaced
+// by rename only after that file is complete and on disk, so a crash at any point leaves either
+// the old or the new table in place.
 import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { BloomFilter } from '../common/bloom.js';
-import { AncestorStack, allowRankSelf, blockRankSelf, mergeClaims, treeKey } from '../common/decision.js';
+import { AncestorStack, allowRankSelf, blockRankSelf, mergeClaims } from '../common/decision.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, Meta, SCHEMA_SQL, SCHEMA_VERSION, STRONG, Scope } from '../common/schema.js';
+import { InlineStager, StageTable, ThreadStager, createStageFile, openStageFile, stageWorkerFile, type Stager } from './stage.js';
 
 export interface SourceRecord {
   name: string;
@@ -72,21 +73,16 @@ const CLAIM_BITS = 16;
 const VENDOR_SPAN = 65536;
 const ALLOW_BIT = 8;
 const MAX_VENDORS = VENDOR_SPAN - 1;
-const BATCH_ROWS = 256;
-const STAGED_COLUMNS = 2;
 
 /** Staging Bloom filter without a size hint: 2^23 bits (1 MiB), room for ~800,000 names. */
 const DEFAULT_STAGE_BLOOM_BITS = 2 ** 23;
 /** Largest staging Bloom filter (32 MiB); more names than it holds are hashed again at finish. */
 const MAX_STAGE_BLOOM_BITS = 2 ** 28;
-
 /**
- * Staging connection's page cache. SQLite also sizes each in-memory sort run from it: runs of a
- * few MB sort faster here than one big run (they stay in the CPU caches) and are merged from temp
- * files, so memory stays flat whatever the input size.
+ * Expected names from which staging gets a thread of its own: below it, starting the thread
+ * (~50 ms) costs more than it saves.
  */
-const STAGE_CACHE_KIB = 4 * 1024;
-const STAGE_PAGE_BYTES = 16 * 1024;
+const THREAD_FROM_NAMES = 100_000;
 const FINAL_CACHE_KIB = 8 * 1024;
 
 /** Temp files of writers that are running in this process, which stale-file cleanup must spare. */
@@ -96,36 +92,25 @@ export class BlocklistWriter {
   private readonly sources: (SourceRecord & { id: number })[] = [];
   private readonly vendorIds = new Map<string, number>();
   private readonly vendorNames: (string | null)[] = [null];
-  private readonly buf: (string | number)[] = new Array<string | number>(BATCH_ROWS * STAGED_COLUMNS);
-  private bufLen = 0;
   private entries = 0;
-  private readonly insertBatch: Database.Statement;
-  private readonly insertOne: Database.Statement;
-  private readonly insertPattern: Database.Statement;
   private state: 'open' | 'finished' | 'aborted' = 'open';
-  /**
-   * Every staged key, hashed as it is added (the JS that computes the key is already running
-   * then; in the finish pass each key would cost a call from SQLite into JS). A power of two in
-   * size, so finish() can fold it down to the size the names need.
-   */
-  private readonly bloom: BloomFilter;
   /** Whether any subtree claim was staged: without one, compress has nothing to drop. */
   private subtreeClaims = false;
   private marks = 0;
+  /** The staging connection of finish(), once staging is complete. */
+  private stage: Database.Database | null = null;
 
   private constructor(
     readonly dataDir: string,
     /** The table being written; renamed onto `livePath` by finish(). */
     readonly tmpPath: string,
     private readonly stagePath: string,
-    private stage: Database.Database | null,
-    bloomBits: number,
-  ) {
-    const values = new Array<string>(BATCH_ROWS).fill('(?,?)').join(',');
-    this.insertBatch = stage!.prepare(`INSERT INTO claim (key, packed) VALUES ${values}`);
-    this.insertOne = stage!.prepare('INSERT INTO claim (key, packed) VALUES (?, ?)');
-    this.bloom = new BloomFilter(new Uint8Array(bloomBits / 8), BloomFilter.forCount(1).hashes);
-    this.insertPattern = stage!.prepare('INSERT OR IGNORE INTO pattern (kind, pattern, action, source_id) VALUES (?, ?, ?, ?)');
+    private readonly stager: Stager,
+  ) {}
+
+  /** Whether entries are staged on a thread of their own (stage.ts). */
+  get threaded(): boolean {
+    return this.stager.threaded;
   }
 
   get livePath(): string {
@@ -137,7 +122,7 @@ export class BlocklistWriter {
    * staging file beside it; the live table is not touched until finish(). Removes temp files that
    * killed runs left behind. `expectedNames` (an estimate is fine) sizes the Bloom filter.
    */
-  static create(dataDir: string, opts: { tmpSuffix?: string; expectedNames?: number } = {}): BlocklistWriter {
+  static create(dataDir: string, opts: { tmpSuffix?: string; expectedNames?: number; staging?: 'auto' | 'inline' | 'thread' } = {}): BlocklistWriter {
     mkdirSync(dataDir, { recursive: true });
     removeStaleTempFiles(dataDir);
     const base = `${BLOCKLIST_FILE}.${process.pid}${opts.tmpSuffix ? `.${opts.tmpSuffix}` : ''}`;
@@ -145,35 +130,23 @@ export class BlocklistWriter {
     const stagePath = join(dataDir, `${base}.stage.tmp`);
     if (activeTempFiles.has(tmpPath)) throw new Error(`another writer in this process is already writing ${tmpPath}; pass a different tmpSuffix`);
     rmSync(tmpPath, { force: true });
-    rmSync(stagePath, { force: true });
-    let stage: Database.Database | null = null;
+    const bloomBits = opts.expectedNames === undefined ? DEFAULT_STAGE_BLOOM_BITS : Math.min(MAX_STAGE_BLOOM_BITS, bloomBitsFor(opts.expectedNames));
+    const staging = opts.staging ?? 'auto';
+    const workerFile = staging === 'inline' ? null : stageWorkerFile();
+    if (staging === 'thread' && workerFile === null) throw new Error('staging on a thread needs the built compiler/stage-worker.js (run from dist/)');
+    // On one core a second thread only adds the messages' cost.
+    const threaded = workerFile !== null && (staging === 'thread' || ((opts.expectedNames ?? 0) >= THREAD_FROM_NAMES && availableParallelism() > 1));
+    let stager: Stager;
     try {
-      stage = new Database(stagePath);
-      // Larger pages than the table's: the staging is only appended to and sorted once (~8 % faster).
-      stage.pragma(`page_size = ${STAGE_PAGE_BYTES}`);
-      stage.pragma('journal_mode = OFF');
-      stage.pragma('synchronous = OFF');
-      stage.pragma('locking_mode = EXCLUSIVE');
-      stage.pragma(`cache_size = -${STAGE_CACHE_KIB}`);
-      // Sort runs spill to temp files instead of growing in RAM with the input.
-      stage.pragma('temp_store = FILE');
-      // Spare cores sort runs in the background while SQLite reads on.
-      stage.pragma(`threads = ${Math.min(2, Math.max(0, availableParallelism() - 1))}`);
-      stage.exec(`
-        CREATE TABLE claim (key TEXT NOT NULL, packed INTEGER NOT NULL);
-        CREATE TABLE pattern (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, pattern TEXT NOT NULL, action INTEGER NOT NULL,
-          source_id INTEGER NOT NULL, UNIQUE (kind, pattern, action, source_id));
-      `);
-      stage.exec('BEGIN');
+      createStageFile(stagePath);
+      stager = threaded ? new ThreadStager(stagePath, bloomBits, workerFile) : new InlineStager(StageTable.open(stagePath, bloomBits));
     } catch (err) {
-      stage?.close();
       rmSync(stagePath, { force: true });
       throw new Error(`cannot create the staging table ${stagePath}: ${(err as Error).message}`, { cause: err });
     }
     activeTempFiles.add(tmpPath);
     activeTempFiles.add(stagePath);
-    const bloomBits = opts.expectedNames === undefined ? DEFAULT_STAGE_BLOOM_BITS : Math.min(MAX_STAGE_BLOOM_BITS, bloomBitsFor(opts.expectedNames));
-    return new BlocklistWriter(dataDir, tmpPath, stagePath, stage, bloomBits);
+    return new BlocklistWriter(dataDir, tmpPath, stagePath, stager);
   }
 
   addSource(rec: SourceRecord): number {
@@ -197,26 +170,16 @@ export class BlocklistWriter {
     if (sourceId < 1 || sourceId > this.sources.length) throw new Error(`addRule ${name}: unknown source id ${sourceId}`);
     const claim = (action === 'allow' ? ALLOW_BIT : 0) | (scope === 'subtree' ? Scope.Subtree : Scope.Exact) | (strong ? STRONG : 0);
     const vendorId = vendor === null ? 0 : (this.vendorIds.get(vendor) ?? this.internVendor(vendor));
-    const buf = this.buf;
-    let n = this.bufLen;
-    const key = treeKey(name);
-    this.bloom.add(key);
-    buf[n++] = key;
-    buf[n++] = (sourceId * VENDOR_SPAN + vendorId) * CLAIM_BITS + claim;
+    this.stager.add(name, (sourceId * VENDOR_SPAN + vendorId) * CLAIM_BITS + claim);
     if (scope === 'subtree') this.subtreeClaims = true;
     this.entries++;
-    if (n === buf.length) {
-      this.insertBatch.run(buf);
-      n = 0;
-    }
-    this.bufLen = n;
   }
 
   /** A rule a suffix table cannot hold; the server matches it against whole names. */
   addPattern(kind: 'regex' | 'glob', pattern: string, action: 'block' | 'allow', sourceId: number): void {
     this.assertOpen();
     if (sourceId < 1 || sourceId > this.sources.length) throw new Error(`addPattern ${pattern}: unknown source id ${sourceId}`);
-    this.insertPattern.run(kind, pattern, action === 'allow' ? 1 : 0, sourceId);
+    this.stager.pattern(kind, pattern, action === 'allow' ? 1 : 0, sourceId);
   }
 
   /**
@@ -225,37 +188,31 @@ export class BlocklistWriter {
    */
   mark(): WriterMark {
     this.assertOpen();
-    this.flushBatch();
     const name = `m${++this.marks}`;
-    this.stage!.exec(`SAVEPOINT ${name}`);
+    this.stager.savepoint('savepoint', name);
     return { name, entries: this.entries };
   }
 
   /** Drops every rule and pattern added since `mark`; the mark stays usable. */
   rollbackTo(mark: WriterMark): void {
     this.assertOpen();
-    this.bufLen = 0;
-    this.stage!.exec(`ROLLBACK TO ${mark.name}`);
+    this.stager.savepoint('rollback', mark.name);
     this.entries = mark.entries;
   }
 
   /** Keeps what was added since `mark` and forgets the mark. */
   release(mark: WriterMark): void {
     this.assertOpen();
-    this.flushBatch();
-    this.stage!.exec(`RELEASE ${mark.name}`);
+    this.stager.savepoint('release', mark.name);
   }
 
   /** Merge, compress, Bloom filter, meta, fsync, atomic swap. */
   finish(meta: FinishOptions): WriteStats {
     this.assertOpen();
     const started = Date.now();
-    const stage = this.stage!;
     try {
-      this.flushBatch();
-      stage.exec('COMMIT');
-      // The page cache of the insert phase is not needed any more; the sort allocates its own.
-      stage.pragma('shrink_memory');
+      const stagedBloom = this.stager.complete();
+      const stage = (this.stage = openStageFile(this.stagePath));
 
       meta.onPhase?.('sources');
       createOutput(this.tmpPath, this.sources);
@@ -270,7 +227,7 @@ export class BlocklistWriter {
         .run().changes;
 
       meta.onPhase?.('rules');
-      const rules = this.writeRules(stage);
+      const rules = this.writeRules(stage, stagedBloom);
 
       meta.onPhase?.('bloom');
       const bits = rules.bloom.bits;
@@ -339,13 +296,8 @@ export class BlocklistWriter {
     return id;
   }
 
-  private flushBatch(): void {
-    const buf = this.buf;
-    for (let i = 0; i < this.bufLen; i += STAGED_COLUMNS) this.insertOne.run(buf[i], buf[i + 1]);
-    this.bufLen = 0;
-  }
-
   private closeStage(): void {
+    this.stager.abort();
     if (this.stage) {
       if (this.stage.open) this.stage.close();
       this.stage = null;
@@ -364,7 +316,7 @@ export class BlocklistWriter {
    * hosts list costs no JS here at all. The function checks the order it is given, so an SQLite
    * that stopped honouring it fails the compile instead of compressing wrongly.
    */
-  private writeRules(stage: Database.Database): { rows: number; names: number; compressed: number; bloom: BloomFilter } {
+  private writeRules(stage: Database.Database, stagedBloom: Uint8Array): { rows: number; names: number; compressed: number; bloom: BloomFilter } {
     const stack = new AncestorStack();
     let compressed = 0;
     // The name whose rows are arriving: what its ancestors pass down and what it kept so far.
@@ -435,7 +387,7 @@ export class BlocklistWriter {
     if (key !== null) endName();
     const rows = stage.prepare('SELECT count(*) FROM out.rule').pluck().get() as number;
     const names = rows + compressed;
-    return { rows, names, compressed, bloom: this.finalBloom(stage, names) };
+    return { rows, names, compressed, bloom: this.finalBloom(stage, stagedBloom, names) };
   }
 
   /**
@@ -443,11 +395,11 @@ export class BlocklistWriter {
    * first 2^j bits answers as a 2^j-bit filter: BloomFilter takes each bit position modulo its
    * size), or, when more names came than it was sized for, a new one from the written keys.
    */
-  private finalBloom(stage: Database.Database, names: number): BloomFilter {
+  private finalBloom(stage: Database.Database, staged: Uint8Array, names: number): BloomFilter {
     const want = bloomBitsFor(names);
-    const staged = this.bloom.bits;
+    const hashes = BloomFilter.forCount(1).hashes;
     if (staged.length * 8 < want) {
-      const bloom = new BloomFilter(new Uint8Array(want / 8), this.bloom.hashes);
+      const bloom = new BloomFilter(new Uint8Array(want / 8), hashes);
       for (const k of stage.prepare('SELECT key FROM out.rule').pluck().iterate() as IterableIterator<string>) bloom.add(k);
       return bloom;
     }
@@ -456,7 +408,7 @@ export class BlocklistWriter {
     for (let off = bytes; off < staged.length; off += bytes) {
       for (let i = 0; i < bytes; i++) folded[i] |= staged[off + i];
     }
-    return new BloomFilter(folded, this.bloom.hashes);
+    return new BloomFilter(folded, hashes);
   }
 }
 

@@ -2,7 +2,7 @@
 // decision rules both follow, export, and the atomic swap. Real SQLite files in temp folders.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -933,7 +933,7 @@ function lossyHere(format: ExportFormat, name: string): boolean {
 // Crash safety: a compile killed at any point leaves a whole table at the live path.
 
 const DIST_WRITER = join(ROOT, 'dist', 'compiler', 'write-db.js');
-const WRITER_SOURCES = ['compiler/write-db.ts', 'common/decision.ts', 'common/schema.ts', 'common/bloom.ts'].map((f) => join(ROOT, f));
+const WRITER_SOURCES = ['compiler/write-db.ts', 'compiler/stage.ts', 'compiler/stage-worker.ts', 'common/decision.ts', 'common/schema.ts', 'common/bloom.ts'].map((f) => join(ROOT, f));
 
 /** Builds dist/compiler/write-db.js (and only what it imports) when it is missing or stale. */
 function ensureDistWriter(): boolean {
@@ -943,7 +943,7 @@ function ensureDistWriter(): boolean {
   try {
     execFileSync(
       process.execPath,
-      [tsc, '--outDir', 'dist', '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--lib', 'ES2023', '--types', 'node', '--skipLibCheck', '--esModuleInterop', '--strict', 'compiler/write-db.ts'],
+      [tsc, '--outDir', 'dist', '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--lib', 'ES2023', '--types', 'node', '--skipLibCheck', '--esModuleInterop', '--strict', 'compiler/write-db.ts', 'compiler/stage-worker.ts'],
       { cwd: ROOT, stdio: 'pipe', timeout: 50_000 },
     );
   } catch (err) {
@@ -1026,4 +1026,91 @@ describe.skipIf(!distReady)('a compile killed mid-write (child process, SIGKILL)
     w.abort();
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   }, 120_000);
+});
+
+describe.skipIf(!distReady)('staging on a thread of its own (the built writer)', () => {
+  type DistWriter = typeof BlocklistWriter;
+  let Writer: DistWriter;
+  beforeAll(async () => {
+    Writer = ((await import(pathToFileURL(DIST_WRITER).href)) as { BlocklistWriter: DistWriter }).BlocklistWriter;
+  });
+
+  /** Every row of every table, in a fixed order: two writers that did the same work wrote the same file. */
+  function dump(path: string): string {
+    const db = new Database(path, { readonly: true });
+    try {
+      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+      return JSON.stringify(
+        tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY 1, 2`).raw().all().map((r) => r.map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : t === 'meta' && r[0] === 'built_at' ? 0 : v)))]),
+      );
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The same work for both writers: many entries, patterns, and a source read twice (its first copy rolled back). */
+  function work(staging: 'inline' | 'thread'): { path: string; threaded: boolean; stats: WriteStats } {
+    const dir = freshDir();
+    const w = Writer.create(dir, { staging });
+    const a = w.addSource({ name: 'list-a', status: 'fresh' });
+    const b = w.addSource({ name: 'list-b', status: 'fresh', vendor: 'acme' });
+    for (let i = 0; i < 30_000; i++) w.addRule(`h${i}.d${i % 700}.example.com`, i % 3 ? 'block' : 'allow', i % 5 ? 'exact' : 'subtree', i % 11 === 0, a, i % 7 ? null : 'acme');
+    w.addPattern('regex', '^telemetry[0-9]+\\.', 'block', a);
+    const mark = w.mark();
+    for (let i = 0; i < 20_000; i++) w.addRule(`broken${i}.example.net`, 'block', 'subtree', false, b, 'acme');
+    w.addPattern('glob', 'broken*.example.org', 'block', b);
+    w.rollbackTo(mark);
+    for (let i = 0; i < 20_000; i += 2) w.addRule(`d${i % 700}.example.com`, 'block', 'subtree', false, b, 'acme');
+    w.release(mark);
+    const threaded = w.threaded;
+    const stats = w.finish({ compilerVersion: 'same' });
+    return { path: stats.path, threaded, stats };
+  }
+
+  it('writes the same table as staging on the caller\'s thread', () => {
+    const inline = work('inline');
+    const thread = work('thread');
+    expect(inline.threaded).toBe(false);
+    expect(thread.threaded).toBe(true);
+    expect(thread.stats.rules).toBeGreaterThan(10_000);
+    expect({ ...thread.stats, ms: 0, path: '' }).toEqual({ ...inline.stats, ms: 0, path: '' });
+    expect(dump(thread.path)).toBe(dump(inline.path));
+    const bl = Blocklist.open(thread.path);
+    expect(bl.decide('broken1.example.net').action).toBe('none');
+    expect(bl.decide('x.d2.example.com').action).toBe('block');
+    bl.close();
+  });
+
+  it('chooses the thread for big inputs only, when there is a second core', () => {
+    const small = Writer.create(freshDir(), { expectedNames: 500 });
+    const big = Writer.create(freshDir(), { expectedNames: 1_000_000 });
+    expect([small.threaded, big.threaded]).toEqual([false, availableParallelism() > 1]);
+    small.abort();
+    big.abort();
+  });
+
+  it('aborts cleanly: the live table untouched, no temp files, the thread stopped', () => {
+    const dir = freshDir();
+    writeTable(dir, [{ name: 'old.example.com', action: 'block', scope: 'subtree' }]);
+    const w = Writer.create(dir, { staging: 'thread' });
+    const a = w.addSource({ name: 'list-a', status: 'fresh' });
+    for (let i = 0; i < 20_000; i++) w.addRule(`n${i}.example.com`, 'block', 'exact', false, a, null);
+    w.abort();
+    w.abort();
+    expect(readdirSync(dir).sort()).toEqual([BLOCKLIST_FILE]);
+    expect([...rowsOf(join(dir, BLOCKLIST_FILE)).keys()]).toEqual(['old.example.com']);
+  });
+
+  it('reports a failure on the thread from finish(), keeping the live table', () => {
+    const dir = freshDir();
+    writeTable(dir, [{ name: 'old.example.com', action: 'block', scope: 'subtree' }]);
+    const w = Writer.create(dir, { staging: 'thread' });
+    const a = w.addSource({ name: 'list-a', status: 'fresh' });
+    w.addRule('new.example.com', 'block', 'exact', false, a, null);
+    // An object binds as named parameters, which the statement has none of: the thread fails, the caller hears of it at finish.
+    w.addPattern('regex', { not: 'text' } as unknown as string, 'block', a);
+    expect(() => w.finish({ compilerVersion: 'new' })).toThrow(/staging the entries failed: staging pattern \[object Object\]: Too few parameter values/);
+    expect(readdirSync(dir).sort()).toEqual([BLOCKLIST_FILE]);
+    expect([...rowsOf(join(dir, BLOCKLIST_FILE)).keys()]).toEqual(['old.example.com']);
+  });
 });

@@ -1,6 +1,6 @@
 // `hushdns compile` end to end: real list files and a real HTTP server on 127.0.0.1 in, a real
 // SQLite table out, read back with the server's own reader.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -465,6 +465,41 @@ describe('compile: the command line', () => {
       db.close();
     }
   });
+});
+
+describe('compile: a big compile through the command line', () => {
+  it('writes the same table as an in-process compile (the CLI stages big inputs on a thread of its own)', async () => {
+    const dir = tempDir();
+    const hosts: string[] = [];
+    const adblock: string[] = [];
+    for (let i = 0; i < 150_000; i++) hosts.push(`0.0.0.0 h${i}.t${i % 5003}.example.com`);
+    for (let i = 0; i < 150_000; i += 3) hosts.push(`0.0.0.0 h${i}.t${i % 5003}.example.com`); // repeats
+    for (let i = 0; i < 5003; i += 7) adblock.push(`||t${i}.example.com^`, `@@||ok.t${i}.example.com^`);
+    writeFileSync(join(dir, 'big.hosts'), hosts.join('\n'));
+    writeFileSync(join(dir, 'sub.adblock'), adblock.join('\n'));
+    const sources = [`${join(dir, 'big.hosts')}#hosts`, `${join(dir, 'sub.adblock')}#adblock`];
+    const cliDir = join(dir, 'cli');
+    const r = spawnSync(process.execPath, [CLI, 'compile', '--data-dir', cliDir, '--no-default-sources', '--no-bundled', '--json', ...sources.flatMap((s) => ['--source', s])], {
+      encoding: 'utf8',
+      env: { ...process.env, HUSHDNS_CONFIG: '' },
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const cli = JSON.parse(r.stdout) as { totals: { entries: number; rules: number; compressed: number } };
+    const libDir = join(dir, 'lib');
+    const lib = await compileSources(libDir, sources.map((s) => fromArgument(s, 'cli', [])));
+    expect(cli.totals).toMatchObject({ entries: lib.totals.entries, rules: lib.totals.rules, compressed: lib.totals.compressed });
+    expect(lib.totals.compressed).toBeGreaterThan(10_000);
+    const table = (d: string) => {
+      const db = new Database(join(d, BLOCKLIST_FILE), { readonly: true });
+      try {
+        return { rules: db.prepare('SELECT * FROM rule ORDER BY key').raw().all(), bloom: db.prepare('SELECT bits, hashes FROM bloom').raw().get() };
+      } finally {
+        db.close();
+      }
+    };
+    expect(table(cliDir)).toEqual(table(libDir));
+  }, 90_000);
 });
 
 const HAGEZI_LISTS = ['native.xiaomi', 'native.huawei', 'native.oppo-realme', 'native.vivo', 'native.samsung', 'native.lgwebos', 'native.tiktok', 'native.amazon', 'native.winoffice', 'native.roku', 'native.apple', 'light'];
