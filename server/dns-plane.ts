@@ -28,6 +28,8 @@ import { specialStage } from './stages/special.js';
 import type { Stats } from './stats.js';
 import { UpstreamPool, type PoolOptions } from './upstream/pool.js';
 import { Pause, pauseGate, userFirst, UserRules } from './user-rules.js';
+import { applyHeapMode, type HeapMode } from './heap-mode.js';
+import { OpeningRecorder } from './opening-recorder.js';
 
 /** Where answered queries go: the query log itself, or a worker's link to the primary's. */
 export interface QueryRecorder {
@@ -64,6 +66,8 @@ export interface DnsPlane {
   recorder: QueryRecorder;
   /** The user's entries, then the compiled table. */
   decide: Decider;
+  /** Settles once the recorder is open; queries answered before are held and handed to it then. */
+  recorderOpened: Promise<void>;
   /** Takes no new query, answers those in flight until `deadline` (epoch ms), closes the sockets. */
   stopListening(deadline: number): Promise<void>;
   /** Closes the recorder, upstreams and table (after stopListening). */
@@ -101,7 +105,8 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
   const userRules = UserRules.load(opts.dataDir, opts.catalog);
   const pause = new Pause();
   const decide = userFirst(userRules, (name) => blocklist.current()?.decide(name) ?? null);
-  const recorder = await opts.openRecorder(decide);
+  // DNS listens while the recorder opens (the query log's thread and file): start-up does not wait for it.
+  const recorder = new OpeningRecorder(opts.openRecorder(decide), log);
   const failures = new FailureLog(log, opts.failureSummaryMs);
   const shared: Shared = { log, stats, blocklist, pause, decide, recorder, failures, tlsCa: opts.tlsCa };
 
@@ -143,6 +148,7 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
     await closeRest();
     throw err;
   }
+  applyHeapMode(config.memory as HeapMode);
 
   return {
     udp,
@@ -161,6 +167,7 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
     pause,
     recorder,
     decide,
+    recorderOpened: recorder.opened,
     stopListening: async (deadline) => {
       // Stop taking queries, let the ones in flight be answered (TCP connections end once theirs
       // are written), then close the sockets.

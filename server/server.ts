@@ -116,6 +116,7 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     failureSummaryMs: opts.failureSummaryMs,
     openRecorder: async (decide) => (opened.querylog = await QueryLog.open(queryLogOptions(config, dataDir, catalog, log, decide))),
   });
+  await dns.recorderOpened;
   const querylog = opened.querylog!;
   let control;
   try {

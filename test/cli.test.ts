@@ -302,6 +302,18 @@ describe('hushdns serve', () => {
     expect(s.stderr()).toMatch(/"msg":"stopped"/);
   });
 
+  it('keeps a small heap by default and takes V8\'s defaults with --memory speed, as /api/health reports', async () => {
+    for (const [args, mode] of [[[], 'small'], [['--memory', 'speed'], 'speed']] as const) {
+      const s = await serve([...args]);
+      expect(await lookup(s.dns, 'www.example.org')).toEqual(['192.0.2.1']);
+      const health = (await (await fetch(`http://${s.http.host}:${s.http.port}/api/health`)).json()) as { memory: { mode: string; rssBytes: number; heapUsedBytes: number } };
+      expect(health.memory.mode).toBe(mode);
+      expect(health.memory.rssBytes).toBeGreaterThan(health.memory.heapUsedBytes);
+      s.child.kill('SIGTERM');
+      expect(await s.exited, s.stderr()).toBe(0);
+    }
+  });
+
   it('reloads on SIGHUP, logs it and keeps answering', async () => {
     const s = await serve([]);
     // An answer proves the start-up tick, which installs the signal handlers, has finished.

@@ -15,6 +15,7 @@ import type { Answer, Outcome, Query } from '../server/pipeline/types.js';
 import { OUTCOME_CODE } from '../server/querylog/codes.js';
 import { DESIGN_RATE, QUERYLOG_FILE, QueryLog, queueRows, type QueryLogOptions } from '../server/querylog/querylog.js';
 import { MinuteRate } from '../server/querylog/rate.js';
+import { OpeningRecorder } from '../server/opening-recorder.js';
 import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
 import { planWindow } from '../server/querylog/rollups.js';
 import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
@@ -597,6 +598,25 @@ describe('the query log (timer, buffer, modes)', () => {
     expect((await log.read('page', { since: now - HOUR_MS, until: now + 1000, limit: 5, cursor: null })).rows).toHaveLength(5);
     await log.close();
     expect(readdirSync(dataDir)).toEqual([]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('holds the queries answered while the log opens and logs them once it is open (DNS does not wait for it)', async () => {
+    const dataDir = tempDir();
+    const lines: string[] = [];
+    const rec = new OpeningRecorder(QueryLog.open(logOptions(dataDir)), createLogger('warn', {}, (l) => lines.push(l)));
+    // The log is still opening (its file and store): these are held, not lost.
+    for (let i = 0; i < 30; i++) rec.record(query(`early${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+    await rec.opened;
+    rec.record(query('late.example.org'), answer('forwarded', 'upstream x'), 1);
+    await rec.close();
+    const db = new Database(join(dataDir, QUERYLOG_FILE), { readonly: true });
+    try {
+      expect(db.prepare('SELECT count(*) FROM q').pluck().get()).toBe(31);
+    } finally {
+      db.close();
+    }
+    expect(lines).toEqual([]);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -19,6 +19,7 @@ import { Stats, type StatsSnapshot } from '../stats.js';
 import { UpstreamPool, type UpstreamHealth } from '../upstream/pool.js';
 import { Pause, userFirst, UserRules } from '../user-rules.js';
 import type { CacheCounters, ToPrimary, ToWorker } from './messages.js';
+import { applyHeapMode, type HeapMode } from '../heap-mode.js';
 
 /** More restarts than this within RESTART_WINDOW_MS: something is wrong that a restart will not fix. */
 const MAX_RESTARTS = 5;
@@ -201,6 +202,8 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     },
   });
   announce(log, settings, addresses, control.http, blocklist, { workers: count });
+  // The primary holds the query log and the API; its heap floods with new names like a worker's.
+  applyHeapMode(config.memory as HeapMode);
 
   refresher.onCompiled = () => {
     blocklist.reload();

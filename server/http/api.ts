@@ -8,6 +8,7 @@ import type { DeviceCounts, HitCounts, LogRow, TopKind, VendorCount } from '../q
 import { canonicalAddress, entryReason, USER_ALLOW_SOURCE, USER_DENY_SOURCE, type UserAction } from '../user-rules.js';
 import type { HttpDeps } from './deps.js';
 import { bodyBool, bodyInt, bodyString, HttpError, oneOf, parseCursor, parseIntParam, parseOutcomes, parseText, parseWindow } from './params.js';
+import { heapMode } from '../heap-mode.js';
 
 export interface RouteContext {
   url: URL;
@@ -239,6 +240,7 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
           cache: { entries: deps.cache.size, bytes: deps.cache.byteSize },
           querylog: log,
           paused: pauseView(deps),
+          memory: { mode: heapMode(), rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
           ...(workers ? { workers } : {}),
         };
       },
