@@ -110,6 +110,25 @@ describe('the recorder (DNS thread side)', () => {
     expect(rec.length).toBe(1);
   });
 
+  it('holds at most twice maxStrings new strings in one batch: a flood of new names is dropped and counted beyond that', () => {
+    const rec = recorder(10_000, { maxStrings: 100 });
+    let full = -1;
+    for (let i = 0; i < 500; i++) {
+      rec.record(query(`n${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+      if (full < 0 && rec.stringsFull) full = i;
+    }
+    // The client and the reason are two strings, then one per name.
+    expect(full).toBe(97);
+    expect(rec.length).toBe(198);
+    expect(rec.dropped).toBe(500 - 198);
+    const b = rec.cut();
+    expect(b.strings.texts).toHaveLength(200);
+    expect(rec.stringsFull).toBe(false);
+    // The table starts over after the cut: the next batch takes new names again.
+    rec.record(query('after.example.org'), answer('forwarded', 'upstream x'), 1);
+    expect(rec.length).toBe(1);
+  });
+
   it('sends each distinct string once: later batches refer to it by id', () => {
     const rec = recorder(100);
     for (let i = 0; i < 5; i++) rec.record(query('same.example.org'), answer('cached', 'cache'), 1);
@@ -617,6 +636,23 @@ describe('the query log (timer, buffer, modes)', () => {
       db.close();
     }
     expect(lines).toEqual([]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('writes a batch early when never-seen names fill its string table, instead of holding them for the interval', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { flushIntervalMs: 60_000, maxStrings: 100 }));
+    for (let i = 0; i < 1000; i++) {
+      log.record(query(`flood${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+      if (i % 20 === 19) await new Promise((r) => setImmediate(r));
+    }
+    await log.flush();
+    const st = log.status();
+    // 1000 names at most 100 new strings a batch: about ten batches long before the 60 s interval.
+    expect(st.flushes).toBeGreaterThanOrEqual(8);
+    expect(st.dropped).toBe(0);
+    expect(st.rowsWritten).toBe(1000);
+    await log.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

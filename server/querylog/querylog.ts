@@ -59,6 +59,8 @@ export interface QueryLogOptions {
   backend?: 'auto' | 'worker' | 'inline';
   /** The compiled worker script (default: worker.js beside this module). */
   workerFile?: string;
+  /** The recorder's string bound (RecorderOptions.maxStrings; tests make it small). */
+  maxStrings?: number;
   /** How often retention and the size cap are applied (default 10 minutes, first after 30 s). */
   maintainIntervalMs?: number;
 }
@@ -109,7 +111,7 @@ export class QueryLog {
   ) {
     const active = backend !== null;
     this.recorder = active
-      ? new Recorder({ capacity: opts.capacity, anonymise: opts.anonymise, excludeClients: opts.excludeClients, excludeNames: opts.excludeNames, describeBlock: opts.describeBlock })
+      ? new Recorder({ capacity: opts.capacity, anonymise: opts.anonymise, excludeClients: opts.excludeClients, excludeNames: opts.excludeNames, describeBlock: opts.describeBlock, maxStrings: opts.maxStrings })
       : null;
     this.earlyAt = Math.max(1, Math.floor(opts.capacity * EARLY_SHARE));
     this.st = {
@@ -175,9 +177,12 @@ export class QueryLog {
     this.afterRecord(r);
   }
 
-  /** Writes early when the buffer is filling faster than the flush interval empties it. */
+  /**
+   * Writes early when the buffer is filling faster than the flush interval empties it, or when
+   * the batch's new strings reach their bound (a flood of never-seen names: memory, not rows).
+   */
   private afterRecord(r: Recorder): void {
-    if (r.length >= this.earlyAt && !this.earlyScheduled && this.inFlight === null) {
+    if ((r.length >= this.earlyAt || r.stringsFull) && !this.earlyScheduled && this.inFlight === null) {
       this.earlyScheduled = true;
       setImmediate(() => {
         this.earlyScheduled = false;

@@ -23,11 +23,17 @@ export interface RecorderOptions {
   excludeNames: readonly string[];
   /** The decision behind a block right now, to learn which rule and lists a new block reason stands for. */
   describeBlock?: (name: string) => BlockDecision | null;
-  /** Distinct strings remembered before the table starts over (bounds memory on odd traffic). */
+  /**
+   * Distinct strings remembered before the table starts over (between batches), and new strings
+   * one batch may bring before it is written early; a batch holds at most twice this many, and
+   * queries beyond that are dropped and counted like those beyond the capacity.
+   */
   maxStrings?: number;
 }
 
 const DEFAULT_MAX_STRINGS = 50_000;
+/** A batch's new strings stop at this many times maxStrings: every query a new name (a flood) would otherwise hold a string or two per row for a whole interval. */
+const BATCH_STRINGS_FACTOR = 2;
 /** Rows the buffer starts with; it doubles up to the capacity as traffic needs. */
 const INITIAL_ROWS = 4096;
 /** Bytes a buffered row takes: time 8, client/name/reason/vendor/upstream/us 4 each, qtype 2, flags 1, rcode 2. */
@@ -61,6 +67,7 @@ export class Recorder {
   private reset = false;
   private reasons: BlockReason[] = [];
   private readonly maxStrings: number;
+  private readonly maxBatchStrings: number;
   private readonly excludeAcl: ClientAcl | null;
   private readonly excludeExact: Set<string>;
   private readonly excludeTree: Set<string>;
@@ -81,11 +88,17 @@ export class Recorder {
     this.rcode = new Uint16Array(c);
     this.us = new Uint32Array(c);
     this.maxStrings = opts.maxStrings ?? DEFAULT_MAX_STRINGS;
+    this.maxBatchStrings = this.maxStrings * BATCH_STRINGS_FACTOR;
     this.excludeAcl = opts.excludeClients.length > 0 ? new ClientAcl(opts.excludeClients) : null;
     this.excludeExact = new Set(opts.excludeNames.filter((n) => n.startsWith('=')).map((n) => n.slice(1).toLowerCase().replace(/\.$/, '')));
     this.excludeTree = new Set(opts.excludeNames.filter((n) => !n.startsWith('=')).map((n) => n.toLowerCase().replace(/^\*\./, '').replace(/\.$/, '')));
     this.anonymiseClient = opts.anonymise === 'truncate' ? truncateAddress : opts.anonymise === 'hash' ? pseudonymiser() : null;
     this.describeBlock = opts.describeBlock ?? null;
+  }
+
+  /** The batch being recorded has brought maxStrings new strings: write it now rather than at the interval. */
+  get stringsFull(): boolean {
+    return this.texts.length >= this.maxStrings;
   }
 
   /** Hot path. Returns false when the query was dropped because the buffer is full. */
@@ -98,7 +111,7 @@ export class Recorder {
     const now = Date.now();
     this.rate.tick(now);
     const i = this.length;
-    if (i >= this.size && !this.grow()) {
+    if ((i >= this.size && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
       this.dropped++;
       return false;
     }
@@ -138,7 +151,7 @@ export class Recorder {
     this.rate.tick(Date.now(), batch.n);
     for (let r = 0; r < batch.n; r++) {
       const i = this.length;
-      if (i >= this.size && !this.grow()) {
+      if ((i >= this.size && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
         this.dropped += batch.n - r;
         return;
       }
