@@ -1,7 +1,8 @@
 // The query recorder while the query log opens. Opening it (its writer thread, its SQLite file)
 // takes a few hundred ms; DNS does not wait for that. The first queries are held, up to a bound,
 // and handed to the log once it is open (their log time is the moment of the handover, at most
-// that much later); past the bound they are dropped and counted, as a full log queue would.
+// that much later); past the bound they are dropped, as a full log queue would, and their number
+// is logged.
 import type { Logger } from '../common/log.js';
 import type { QueryRecorder } from './dns-plane.js';
 import type { Answer, Query } from './pipeline/types.js';
