@@ -33,8 +33,8 @@ port.on('message', (msg: StageRequest) => {
     case 'rows': {
       try {
         if (failure === null && table) {
-          const names = msg.names.split('\n');
-          for (let i = 0; i < names.length; i++) table.add(names[i]!, msg.packed[i]!);
+          const { names, packed } = msg;
+          for (let i = 0; i < names.length; i++) table.add(names[i]!, packed[i]!);
         }
       } catch (err) {
         fail(err, 'appending entries');

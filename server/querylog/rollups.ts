@@ -41,6 +41,12 @@ const IS_BLOCKED = `(${OUT}) = ${OUTCOME_CODE.blocked}`;
 export const ACTION_BLOCK = 0;
 export const ACTION_ALLOW = 1;
 
+/** What a rule or a list decided: the hits of the `rule` and `list` roll-ups, blocks and allows apart. */
+const HIT_VALUES: Value[] = [
+  { col: 'blocked', expr: `sum(m.action = ${ACTION_BLOCK})`, merge: 'sum' },
+  { col: 'allowed', expr: `sum(m.action = ${ACTION_ALLOW})`, merge: 'sum' },
+];
+
 /**
  * hour × client × vendor × outcome (the issue's roll-up) and the projections that must not read
  * it: the per-hour outcome series (the chart, totals), names (top queried), blocked names with
@@ -90,20 +96,14 @@ export const FAMILIES = {
   rule: {
     name: 'rule',
     keys: [{ col: 'rule', expr: 'm.rule' }],
-    values: [
-      { col: 'blocked', expr: `sum(m.action = ${ACTION_BLOCK})`, merge: 'sum' },
-      { col: 'allowed', expr: `sum(m.action = ${ACTION_ALLOW})`, merge: 'sum' },
-    ],
+    values: HIT_VALUES,
     from: 'q JOIN reason_meta m ON m.reason = q.reason',
     daily: true,
   },
   list: {
     name: 'list',
     keys: [{ col: 'list', expr: 'l.list' }],
-    values: [
-      { col: 'blocked', expr: `sum(m.action = ${ACTION_BLOCK})`, merge: 'sum' },
-      { col: 'allowed', expr: `sum(m.action = ${ACTION_ALLOW})`, merge: 'sum' },
-    ],
+    values: HIT_VALUES,
     from: 'q JOIN reason_meta m ON m.reason = q.reason JOIN reason_list l ON l.reason = q.reason',
     daily: true,
   },
