@@ -4,7 +4,7 @@
 // Map lookup for a forwarded answer, none for the rest); prom-client reads them on scrape. The
 // query log (a separate store) keeps the detail and the per-device, per-vendor roll-ups.
 import { LABELLED_TYPES, OUTCOME_CODE, OUTCOMES, TYPE_SLOT, typeName } from './querylog/codes.js';
-import type { Answer, Outcome, Query } from './pipeline/types.js';
+import type { Answer, Outcome, Query, Refusal } from './pipeline/types.js';
 
 /** Upper bounds (ms) of the latency histogram buckets. */
 export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
@@ -13,17 +13,12 @@ const TYPE_SLOTS = LABELLED_TYPES.length;
 const PROTOCOL_SLOTS = 2;
 /** Distinct rejection reasons kept apart; the rest are counted together as "other". */
 const MAX_REJECT_REASONS = 64;
-/** Why a query was refused. The access stage's reasons say it in their last words. */
+/** Why a query was refused, as /metrics labels it: the access stage's Refusal, or another stage's (hygiene: AXFR…). */
 export const REFUSAL_CAUSES = ['rate-limit', 'acl', 'other'] as const;
-export type RefusalCause = (typeof REFUSAL_CAUSES)[number];
+const REFUSAL_SLOT: Record<Refusal, number> = { 'rate-limited': 0, 'outside-allow-clients': 1 };
+const OTHER_REFUSAL = 2;
 const REFUSED = OUTCOME_CODE.refused;
 const FORWARDED = OUTCOME_CODE.forwarded;
-
-export function refusalCause(reason: string): RefusalCause {
-  if (reason.endsWith('over its rate limit')) return 'rate-limit';
-  if (reason.endsWith('outside allow-clients')) return 'acl';
-  return 'other';
-}
 
 /** A latency histogram: counts per bucket (the last is +Inf) and the sum. */
 export interface Histogram {
@@ -81,7 +76,7 @@ export class Stats {
       if (!h) this.upstreamLatency.set(answer.upstream, (h = { counts: new Float64Array(LATENCY_BUCKETS_MS.length + 1), sumMs: 0 }));
       h.counts[i]++;
       h.sumMs += ms;
-    } else if (o === REFUSED) this.refusedByCause[REFUSAL_CAUSES.indexOf(refusalCause(answer.reason))]++;
+    } else if (o === REFUSED) this.refusedByCause[answer.refusal === undefined ? OTHER_REFUSAL : REFUSAL_SLOT[answer.refusal]]++;
   }
 
   /** A packet answered or dropped before the chain. Reasons carry numbers ("message is 5 octets"), folded to keep the set small. */

@@ -36,7 +36,12 @@ export interface Answer {
   upstreamInfo?: ResponseInfo;
   /** CNAME targets in the answer (for CNAME-cloaking inspection). */
   cnames?: readonly string[];
+  /** Set by the access stage on a refusal: why the client was turned away (stats count by it). */
+  refusal?: Refusal;
 }
+
+/** Why a client was turned away. */
+export type Refusal = 'outside-allow-clients' | 'rate-limited';
 
 export type Handler = (query: Query) => Answer | Promise<Answer>;
 /** A stage answers or calls next, never both (CoreDNS's rule). */

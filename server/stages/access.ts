@@ -6,7 +6,7 @@
 // packets that never reach the chain (malformed, other opcodes, EDNS versions we do not speak):
 // an outsider must get REFUSED for those too, never a FORMERR/NOTIMP/BADVERS that tells it more.
 import { isLoopback, type ClientAcl } from '../acl.js';
-import type { Answer, Handler, Query, Stage } from '../pipeline/types.js';
+import type { Answer, Handler, Query, Refusal, Stage } from '../pipeline/types.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { RCODE } from '../wire/constants.js';
 import { buildRcode } from '../wire/response.js';
@@ -19,8 +19,7 @@ export interface AccessOptions {
   onRateLimited?: (protocol: 'udp' | 'tcp') => void;
 }
 
-/** Why a client was turned away; null means it may be answered. */
-export type Refusal = 'outside-allow-clients' | 'rate-limited';
+export type { Refusal };
 
 /** Rejection reason under which rate-limit refusals are counted (stats: hushdns_rejected_packets_total). */
 export const RATE_LIMITED_REASON = 'client over its rate limit';
@@ -47,10 +46,10 @@ export function refusalText(refusal: Refusal, address: string): string {
 export function accessStage(gate: ClientGate): Stage {
   return (next: Handler) => (query: Query) => {
     const refusal = gate.check(query.client.address, query.protocol);
-    return refusal === null ? next(query) : refused(query, refusalText(refusal, query.client.address));
+    return refusal === null ? next(query) : refused(query, refusal);
   };
 }
 
-function refused(query: Query, reason: string): Answer {
-  return { wire: buildRcode(query.msg, query.q, RCODE.REFUSED), outcome: 'refused', reason, rcode: RCODE.REFUSED };
+function refused(query: Query, refusal: Refusal): Answer {
+  return { wire: buildRcode(query.msg, query.q, RCODE.REFUSED), outcome: 'refused', reason: refusalText(refusal, query.client.address), rcode: RCODE.REFUSED, refusal };
 }
