@@ -26,8 +26,8 @@ export interface ControlPlaneOptions {
   cache: CacheView;
   pool: PoolView;
   blocklist: BlocklistHandle;
-  /** The router, for device names by reverse lookup; null when none is configured. */
-  routerPool: UpstreamPool | null;
+  /** The router now, for device names by reverse lookup; null when none is configured. */
+  router: () => UpstreamPool | null;
   userRules: UserRules;
   pause: Pause;
   querylog: QueryLog;
@@ -44,8 +44,9 @@ export interface ControlPlane {
 
 export async function startControlPlane(loaded: LoadedConfig, opts: ControlPlaneOptions): Promise<ControlPlane> {
   const { config } = loaded;
-  const { log, routerPool } = opts;
-  const devices = new Devices({ names: config.devices, catalog: opts.catalog, reverse: routerPool ? reverseVia((q) => routerPool.exchange(q)) : null, log });
+  const { log, router } = opts;
+  const viaRouter = reverseVia((q) => router()!.exchange(q));
+  const devices = new Devices({ names: config.devices, catalog: opts.catalog, reverse: (address) => (router() ? viaRouter(address) : Promise.resolve(null)), log });
   const httpSpec = parseHostPort(config['http-listen']);
   const http = httpSpec
     ? await startHttp(httpSpec.host, httpSpec.port, {

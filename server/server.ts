@@ -17,6 +17,7 @@ import { startControlPlane } from './control-plane.js';
 import type { Devices } from './devices.js';
 import { startDnsPlane } from './dns-plane.js';
 import type { HttpServer } from './http/server.js';
+import { liveCacheView } from './http/deps.js';
 import type { TcpListener } from './listen/tcp.js';
 import type { UdpListener } from './listen/udp.js';
 import { QueryLog, queryLogOptions } from './querylog/querylog.js';
@@ -126,10 +127,11 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
       catalog,
       settings,
       stats,
-      cache: dns.cache,
-      pool: dns.pool,
+      // Read through: a SIGHUP reload replaces the cache, the upstreams and the router.
+      cache: liveCacheView(() => dns.cache),
+      pool: { health: () => dns.pool.health() },
       blocklist: dns.blocklist,
-      routerPool: dns.routerPool,
+      router: () => dns.routerPool,
       userRules: dns.userRules,
       pause: dns.pause,
       querylog,
@@ -164,8 +166,12 @@ export async function startServer(loaded: LoadedConfig, opts: StartOptions = {})
     http: control.http,
     stats,
     blocklist: dns.blocklist,
-    cache: dns.cache,
-    pool: dns.pool,
+    get cache() {
+      return dns.cache;
+    },
+    get pool() {
+      return dns.pool;
+    },
     querylog,
     userRules: dns.userRules,
     pause: dns.pause,

@@ -440,6 +440,27 @@ describe('hushdns serve', () => {
     expect(await s.exited, s.stderr()).toBe(0);
   });
 
+  it('reports the cache and upstreams a SIGHUP reload put in place, not the ones it replaced', async () => {
+    const file = join(workDir, 'reload-views.yaml');
+    writeFileSync(file, 'cache-size: 1000\n');
+    const s = await serve(['--config', file]);
+    const health = async () => (await (await fetch(`http://${s.http.host}:${s.http.port}/api/health`)).json()) as { cache: { entries: number }; upstreams: { name: string }[] };
+    expect(await lookup(s.dns, 'www.example.org')).toEqual(['192.0.2.1']);
+    expect((await health()).cache.entries).toBe(1);
+    // A new cache size replaces the cache: health must read the new, empty one.
+    writeFileSync(file, 'cache-size: 500\n');
+    const mark = s.stderr().length;
+    s.child.kill('SIGHUP');
+    await s.waitForLog(/configuration reloaded/, 5000, mark);
+    expect((await health()).cache.entries).toBe(0);
+    expect(await lookup(s.dns, 'www.example.net')).toEqual(['192.0.2.1']);
+    const after = await health();
+    expect(after.cache.entries).toBe(1);
+    expect(after.upstreams.map((u) => u.name)).toEqual([upstream.udpUrl]);
+    s.child.kill('SIGTERM');
+    expect(await s.exited, s.stderr()).toBe(0);
+  });
+
   it('takes a changed configuration on SIGHUP in every worker of a cluster', async () => {
     const file = join(workDir, 'reload-cluster.yaml');
     writeFileSync(file, 'block-mode: null\n');

@@ -187,7 +187,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     },
     pool: { health: () => combineHealth(live().map((s) => s.upstreams), retiredUpstreams) },
     blocklist,
-    routerPool,
+    router: () => routerPool,
     userRules,
     pause,
     querylog,

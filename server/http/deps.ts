@@ -18,6 +18,27 @@ export interface CacheView {
   readonly evictions: number;
 }
 
+/** A CacheView that asks `current()` each time: the cache a reload may replace. */
+export function liveCacheView(current: () => CacheView): CacheView {
+  return {
+    get size() {
+      return current().size;
+    },
+    get byteSize() {
+      return current().byteSize;
+    },
+    get hits() {
+      return current().hits;
+    },
+    get misses() {
+      return current().misses;
+    },
+    get evictions() {
+      return current().evictions;
+    },
+  };
+}
+
 /** Upstream health (one pool, or the worker processes' pools together). */
 export interface PoolView {
   health(): UpstreamHealth[];
