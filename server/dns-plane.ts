@@ -110,7 +110,15 @@ export async function startDnsPlane(loaded: LoadedConfig, opts: DnsPlaneOptions)
   const failures = new FailureLog(log, opts.failureSummaryMs);
   const shared: Shared = { log, stats, blocklist, pause, decide, recorder, failures, tlsCa: opts.tlsCa };
 
-  let current = buildResolver(config, settings, shared, null);
+  let current: Resolver;
+  try {
+    current = buildResolver(config, settings, shared, null);
+  } catch (err) {
+    // Nothing listens yet; what is already open (the query log's thread and file, the table) closes.
+    await recorder.close();
+    blocklist.close();
+    throw err;
+  }
   // The listeners call through this: a reload swaps the resolver under them.
   const handle: PacketHandler = (msg, client, protocol) => current.handle(msg, client, protocol);
   const onListenerError = (err: Error) => log.error('listener error', { err });
