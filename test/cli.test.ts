@@ -228,6 +228,18 @@ describe('hushdns config', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
 
+  it('check refuses an empty upstream list, naming the key and an example, and serve will not start with it', () => {
+    const file = join(workDir, 'no-upstream.yaml');
+    writeFileSync(file, 'upstream: []\n');
+    const r = run(['config', 'check', '--config', file]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/upstream: at least one upstream resolver is needed, e.g. --upstream https:\/\/1\.1\.1\.1\/dns-query/);
+    const s = run(['serve', '--config', file, '--data-dir', tempDir(), '--dns-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--refresh-interval', '0'], { timeoutMs: 20_000 });
+    expect(s.status).toBe(2);
+    expect(s.stderr).toMatch(/upstream: at least one upstream resolver is needed/);
+    expect(s.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('check runs the checks serve and compile run, and reports all of their problems together', () => {
     const file = join(workDir, 'deep.yaml');
     writeFileSync(
