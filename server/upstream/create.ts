@@ -24,6 +24,8 @@ class LazyHttpsUpstream implements Upstream {
   readonly name: string;
   readonly counters = newCounters();
   private loading: Promise<Upstream> | null = null;
+  /** Once loaded, queries go straight to it (no promise step per query). */
+  private inner: Upstream | null = null;
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -33,7 +35,8 @@ class LazyHttpsUpstream implements Upstream {
   }
 
   exchange(query: Buffer, timeoutMs: number): Promise<Buffer> {
-    this.loading ??= import('./https.js').then((m) => new m.HttpsUpstream(this.spec, this.opts, this.counters));
+    if (this.inner) return this.inner.exchange(query, timeoutMs);
+    this.loading ??= import('./https.js').then((m) => (this.inner = new m.HttpsUpstream(this.spec, this.opts, this.counters)));
     return this.loading.then((u) => u.exchange(query, timeoutMs));
   }
 
