@@ -113,8 +113,13 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
       members.delete(worker.id);
       retire(member);
       refreshStats();
-      if (stopping || !member.ready) return;
-      log.error('a DNS worker stopped; starting a new one', { worker: worker.id, code, signal });
+      if (stopping) return;
+      if (startupFailed) {
+        startupFailed(new Error(`a DNS worker exited with code ${code} ${member.ready ? 'while the others were starting' : 'before it listened'}`));
+        return;
+      }
+      // After start-up a worker that stops, before listening (a replacement) or after, is restarted and counted.
+      log.error(member.ready ? 'a DNS worker stopped; starting a new one' : 'a new DNS worker stopped before it listened; starting another', { worker: worker.id, code, signal });
       const now = Date.now();
       restarts.push(now);
       while (restarts.length > 0 && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
@@ -141,9 +146,6 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
         worker.once('hushdns:ready', (dns: { host: string; port: number }[]) => {
           addresses = dns;
           if (++ready === count) resolveAll();
-        });
-        worker.once('exit', (code) => {
-          if (!members.get(worker.id)?.ready) reject(new Error(`a DNS worker exited with code ${code} before it listened`));
         });
       }
     });

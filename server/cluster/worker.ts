@@ -33,9 +33,11 @@ function send(message: ToPrimary): Promise<void> {
 export async function runWorker(loaded: LoadedConfig, opts: StartOptions): Promise<void> {
   const config = loaded.config;
   const log = (opts.log ?? createLogger(config['log-level'] as Level)).child({ worker: cluster.worker?.id ?? process.pid });
-  // The primary stops its workers in order; a signal to the whole process group must not cut that short.
+  // The primary stops and reloads its workers by message; a signal to the whole process group must
+  // not cut a stop short, nor end a worker (SIGHUP's default action).
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
 
   let dns: DnsPlane;
   const stats = new Stats();
