@@ -47,7 +47,13 @@ export function startHttp(host: string, port: number, deps: HttpDeps): Promise<H
 
     if (path === '/metrics') {
       if (!isGet) throw methodNotAllowed(method, path, 'GET');
-      metrics ??= import('./metrics.js').then((m) => m.createMetrics(deps));
+      // A failed load is not kept: the next scrape tries again.
+      metrics ??= import('./metrics.js')
+        .then((m) => m.createMetrics(deps))
+        .catch((err: unknown) => {
+          metrics = null;
+          throw err;
+        });
       const registry = await metrics;
       const text = await registry.metrics();
       res.writeHead(200, { ...BASE_HEADERS, 'content-type': registry.contentType });
