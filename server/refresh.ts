@@ -31,6 +31,8 @@ const COMPILE_NICE = 10;
 export class ListRefresher {
   onCompiled: () => void = () => {};
   private timer: NodeJS.Timeout | null = null;
+  /** Bumped by reschedule: a refresh that was running then does not plan the next one on the old interval. */
+  private plan = 0;
   private consecutiveFailures = 0;
   private child: ReturnType<typeof spawn> | null = null;
   private stopped = false;
@@ -87,18 +89,22 @@ export class ListRefresher {
   reschedule(intervalMs: number, builtAt: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.plan++;
     this.status.nextAt = null;
     if (intervalMs > 0 && !this.stopped) this.arm(Math.max(0, intervalMs - (Date.now() - builtAt)), intervalMs);
   }
 
   private arm(delayMs: number, intervalMs: number): void {
     if (this.stopped) return;
+    const plan = this.plan;
     const jittered = Math.round(delayMs * (1 + (Math.random() * 2 - 1) * JITTER));
     this.status.nextAt = Date.now() + jittered;
     this.timer = setTimeout(() => {
+      this.timer = null;
       void this.run({ offline: false }).then((ok) => {
         this.consecutiveFailures = ok ? 0 : this.consecutiveFailures + 1;
-        this.arm(retryDelay(this.consecutiveFailures, intervalMs), intervalMs);
+        // A reschedule while this ran has planned the next refresh already (or none, for 0).
+        if (plan === this.plan) this.arm(retryDelay(this.consecutiveFailures, intervalMs), intervalMs);
       });
     }, jittered);
     this.timer.unref();
