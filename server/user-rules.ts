@@ -28,6 +28,13 @@ export interface UserEntry {
 
 export class UserRuleError extends Error {
   readonly code = 'bad-user-rule';
+  /** The request field that was wrong (the API answers with it). */
+  constructor(
+    message: string,
+    readonly field: 'name' | 'client' = 'name',
+  ) {
+    super(message);
+  }
 }
 
 const DECISION_CACHE = 50_000;
@@ -232,7 +239,7 @@ export class Pause {
   /** `seconds` 0 ends a pause at once. The client is matched as the listeners report it (canonicalAddress). */
   set(seconds: number, client: string | null = null): PauseState {
     const address = client === null ? null : canonicalAddress(client);
-    if (client !== null && address === null) throw new UserRuleError(`client ${JSON.stringify(client.slice(0, 100))} is not an IP address (e.g. 192.168.1.23 or 2001:db8::23)`);
+    if (client !== null && address === null) throw new UserRuleError(`client ${JSON.stringify(client.slice(0, 100))} is not an IP address (e.g. 192.168.1.23 or 2001:db8::23)`, 'client');
     const until = seconds > 0 ? Date.now() + seconds * 1000 : 0;
     if (address === null) this.everyoneUntil = until;
     else if (until === 0) this.clients.delete(address);

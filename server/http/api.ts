@@ -253,11 +253,9 @@ export function apiRoutes(deps: HttpDeps): Record<string, Route> {
       handle: ({ body }) => {
         const seconds = bodyInt(body!, 'seconds', { required: true, min: 0, max: MAX_PAUSE_SECONDS });
         const raw = bodyString(body!, 'client', { required: false, max: 64 });
-        // As the listeners see the client: ::ffff:192.168.1.23 is 192.168.1.23, 0:0:0:0:0:0:0:1 is ::1.
-        const client = raw === null ? null : canonicalAddress(raw.trim());
-        if (raw !== null && client === null) throw new HttpError(400, `client ${JSON.stringify(raw)} is not an IP address (e.g. 192.168.1.23 or 2001:db8::23)`, 'client');
-        deps.pause.set(seconds, client);
-        deps.log.info(seconds > 0 ? 'blocking paused' : 'blocking resumed', { seconds, client: client ?? 'everyone' });
+        // Pause.set checks the address and keys it as the listeners see the client (::ffff:192.168.1.23 is 192.168.1.23).
+        deps.pause.set(seconds, raw === null ? null : raw.trim());
+        deps.log.info(seconds > 0 ? 'blocking paused' : 'blocking resumed', { seconds, client: raw === null ? 'everyone' : canonicalAddress(raw.trim()) });
         return { paused: pauseView(deps) };
       },
     },

@@ -100,7 +100,7 @@ export function startHttp(host: string, port: number, deps: HttpDeps): Promise<H
       } else if (err instanceof QueryLogOffError) {
         send(res, 503, { error: err.message });
       } else if (err instanceof UserRuleError) {
-        send(res, 400, { error: err.message, field: 'name' });
+        send(res, 400, { error: err.message, field: err.field });
       } else {
         deps.log.error('HTTP request failed', { path: req.url?.slice(0, 200), err });
         send(res, 500, { error: 'internal error' });
