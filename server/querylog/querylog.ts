@@ -182,13 +182,18 @@ export class QueryLog {
    * the batch's new strings reach their bound (a flood of never-seen names: memory, not rows).
    */
   private afterRecord(r: Recorder): void {
-    if ((r.length >= this.earlyAt || r.stringsFull) && !this.earlyScheduled && this.inFlight === null) {
+    if (this.needsEarlyWrite(r) && !this.earlyScheduled && this.inFlight === null) {
       this.earlyScheduled = true;
       setImmediate(() => {
         this.earlyScheduled = false;
         this.tick();
       });
     }
+  }
+
+  /** The buffer fills faster than the flush interval empties it, or the batch's new strings reached their bound. */
+  private needsEarlyWrite(r: Recorder): boolean {
+    return r.length >= this.earlyAt || r.stringsFull;
   }
 
   /** Rows a worker process recorded (cluster mode): queued like our own, written with them. */
@@ -289,7 +294,7 @@ export class QueryLog {
     const done = p.finally(() => {
       this.inFlight = null;
       // Rows piled up beyond the rate the buffer was sized for: do not wait for the timer.
-      if (this.recorder && this.recorder.length >= this.earlyAt) this.tick();
+      if (this.recorder && this.needsEarlyWrite(this.recorder)) this.tick();
       else this.schedule();
     });
     this.inFlight = done;
