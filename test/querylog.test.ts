@@ -110,6 +110,42 @@ describe('the recorder (DNS thread side)', () => {
     expect(rec.length).toBe(1);
   });
 
+  it('grows its buffer for a burst and gives the memory back after a few quiet batches', () => {
+    const rec = recorder(100_000);
+    expect(rec.allocatedRows).toBe(4096);
+    for (let i = 0; i < 20_000; i++) rec.record(query('burst.example.org'), answer('cached', 'cache'), 1);
+    expect(rec.length).toBe(20_000);
+    expect(rec.dropped).toBe(0);
+    expect(rec.allocatedRows).toBe(32_768);
+    const burst = rec.cut();
+    expect(burst.n).toBe(20_000);
+    expect(burst.time[19_999]).toBeGreaterThan(0);
+    // A batch using a quarter of the buffer or more keeps it.
+    for (let k = 0; k < 6; k++) {
+      for (let i = 0; i < 8192; i++) rec.record(query('busy.example.org'), answer('cached', 'cache'), 1);
+      rec.cut();
+    }
+    expect(rec.allocatedRows).toBe(32_768);
+    const quietCut = () => {
+      for (let i = 0; i < 10; i++) rec.record(query('quiet.example.org'), answer('cached', 'cache'), 1);
+      return rec.cut();
+    };
+    for (let k = 0; k < 3; k++) quietCut();
+    expect(rec.allocatedRows).toBe(32_768);
+    quietCut();
+    expect(rec.allocatedRows).toBe(16_384);
+    for (let k = 0; k < 20; k++) quietCut();
+    expect(rec.allocatedRows).toBe(4096);
+    // Rows after a shrink are recorded and cut as before.
+    const after = quietCut();
+    expect(after.n).toBe(10);
+    expect(after.time[9]).toBeGreaterThan(0);
+    // And it grows again for the next burst.
+    for (let i = 0; i < 5000; i++) rec.record(query('burst.example.org'), answer('cached', 'cache'), 1);
+    expect(rec.allocatedRows).toBe(8192);
+    expect(rec.cut().n).toBe(5000);
+  });
+
   it('holds at most twice maxStrings new strings in one batch: a flood of new names is dropped and counted beyond that', () => {
     const rec = recorder(10_000, { maxStrings: 100 });
     let full = -1;
