@@ -16,7 +16,7 @@ import { OUTCOME_CODE } from '../server/querylog/codes.js';
 import { DESIGN_RATE, QUERYLOG_FILE, QueryLog, queueRows, type QueryLogOptions } from '../server/querylog/querylog.js';
 import { MinuteRate } from '../server/querylog/rate.js';
 import { OpeningRecorder } from '../server/opening-recorder.js';
-import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
+import { BatchStrings, Recorder, truncateAddress } from '../server/querylog/recorder.js';
 import { planWindow } from '../server/querylog/rollups.js';
 import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
 import type { Batch } from '../server/querylog/types.js';
@@ -638,6 +638,26 @@ describe('the query log (timer, buffer, modes)', () => {
     const now = Date.now();
     expect((await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 1 })).total).toBe(10_000);
     expect(lines.filter((l) => l.includes('still over querylog-max-size'))).toHaveLength(1);
+    await log.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('takes the rows of a worker process and the queries it dropped or excluded (cluster mode), counted with its own', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { mode: 'memory', excludeNames: ['private.example.org'] }));
+    log.record(query('private.example.org'), answer('cached', 'cache'), 1);
+    const worker = recorder(10, { excludeNames: ['private.example.org'] });
+    for (let i = 0; i < 12; i++) worker.record(query(`w${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+    worker.record(query('a.private.example.org'), answer('cached', 'cache'), 1);
+    expect([worker.dropped, worker.excluded]).toEqual([2, 1]);
+    const strings = new BatchStrings();
+    log.ingest(worker.cut(), strings, { dropped: 2, excluded: 1 });
+    // Counts alone, with no rows since the last batch.
+    log.ingest(null, strings, { dropped: 0, excluded: 3 });
+    expect(log.status()).toMatchObject({ queued: 10, dropped: 2, excluded: 5 });
+    await log.flush();
+    const now = Date.now();
+    expect(await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 5 })).toMatchObject({ total: 10 });
     await log.close();
     rmSync(dataDir, { recursive: true, force: true });
   });

@@ -196,10 +196,15 @@ export class QueryLog {
     return r.length >= this.earlyAt || r.stringsFull;
   }
 
-  /** Rows a worker process recorded (cluster mode): queued like our own, written with them. */
-  ingest(batch: Batch, strings: BatchStrings): void {
+  /**
+   * Rows a worker process recorded (cluster mode): queued like our own, written with them; and
+   * the queries it dropped or excluded since its last batch, counted with ours.
+   */
+  ingest(batch: Batch | null, strings: BatchStrings, counts?: { dropped: number; excluded: number }): void {
     const r = this.recorder;
     if (r === null || this.closed) return;
+    if (counts) r.countElsewhere(counts.dropped, counts.excluded);
+    if (batch === null) return;
     r.append(batch, strings);
     this.afterRecord(r);
   }

@@ -150,6 +150,15 @@ export class Recorder {
     return true;
   }
 
+  /** Queries another recorder (a worker process's) dropped or excluded: counted here, dropped ones in the rate too. */
+  countElsewhere(dropped: number, excluded: number): void {
+    if (dropped > 0) {
+      this.dropped += dropped;
+      this.rate.tick(Date.now(), dropped);
+    }
+    this.excluded += excluded;
+  }
+
   /**
    * Rows another recorder took (a worker process's), with their strings as text: re-interned here,
    * clients anonymised here (workers log them as they are), block reasons carried over.
