@@ -24,7 +24,7 @@ export const DESIGN_RATE = 50_000;
 /** Room for a slow write or a burst on top of one interval at the design rate. */
 const HEADROOM = 1.5;
 /** The sized buffer never exceeds this (35 MiB); longer intervals then write early above 0.75 × this / interval q/s. */
-export const MAX_SIZED_ROWS = 1_000_000;
+const MAX_SIZED_ROWS = 1_000_000;
 /** Early write when the buffer is this full: only beyond the design rate. */
 const EARLY_SHARE = 0.75;
 
@@ -357,7 +357,7 @@ export function queryLogOptions(config: Config, dataDir: string, catalog: Vendor
  * and removes a small file: access(W_OK) is not enough, because an ext4 file system that hit an
  * error refuses writes ("emergency read-only") while its mount still says rw.
  */
-export function folderProblem(dir: string): string | null {
+function folderProblem(dir: string): string | null {
   const probe = join(dir, `.hushdns-write-check-${process.pid}`);
   try {
     writeFileSync(probe, 'x');
