@@ -588,6 +588,24 @@ describe('hushdns serve --workers 2 (cluster mode)', () => {
     expect(childPids(s.child.pid!), 'no worker outlives the primary').toEqual([]);
   }, 40_000);
 
+  it('counts the queries its workers leave out of the query log in /api/health', async () => {
+    const file = join(workDir, 'exclude-cluster.yaml');
+    writeFileSync(file, 'querylog-exclude-names:\n  - private.example.org\n');
+    const s = await serve(['--config', file, '--workers', '2', '--querylog-flush-interval', '200ms']);
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => udpExchange(s.dns.host, s.dns.port, makeQuery(`d${i}.private.example.org`, 'A'))));
+    expect(answers.every((r) => addressesOf(r)[0] === '192.0.2.1')).toBe(true);
+    await lookup(s.dns, 'www.example.org');
+    const health = await until('the workers to report what they excluded', async () => {
+      const h = (await api(s, '/api/health')) as { querylog: { excluded: number; dropped: number } };
+      return h.querylog.excluded >= 30 ? h : null;
+    });
+    expect(health.querylog).toMatchObject({ excluded: 30, dropped: 0 });
+    await until('the query log to hold the one query not excluded', async () => ((await api(s, '/api/summary')).total as number) >= 1 || null);
+    expect((await api(s, '/api/summary')).total).toBe(1);
+    s.child.kill('SIGTERM');
+    expect(await s.exited, s.stderr()).toBe(0);
+  }, 30_000);
+
   it('replaces a worker that dies and keeps answering meanwhile', async () => {
     const s = await serve(['--workers', '2']);
     const [first] = childPids(s.child.pid!);

@@ -16,7 +16,7 @@ import { OUTCOME_CODE } from '../server/querylog/codes.js';
 import { DESIGN_RATE, QUERYLOG_FILE, QueryLog, queueRows, type QueryLogOptions } from '../server/querylog/querylog.js';
 import { MinuteRate } from '../server/querylog/rate.js';
 import { OpeningRecorder } from '../server/opening-recorder.js';
-import { Recorder, truncateAddress } from '../server/querylog/recorder.js';
+import { BatchStrings, Recorder, truncateAddress } from '../server/querylog/recorder.js';
 import { planWindow } from '../server/querylog/rollups.js';
 import { HOUR_MS, keyOf, QueryLogStore } from '../server/querylog/store.js';
 import type { Batch } from '../server/querylog/types.js';
@@ -108,6 +108,42 @@ describe('the recorder (DNS thread side)', () => {
     expect(rec.length).toBe(0);
     rec.record(query('after.example.org'), answer('cached', 'cache'), 1);
     expect(rec.length).toBe(1);
+  });
+
+  it('grows its buffer for a burst and gives the memory back after a few quiet batches', () => {
+    const rec = recorder(100_000);
+    expect(rec.allocatedRows).toBe(4096);
+    for (let i = 0; i < 20_000; i++) rec.record(query('burst.example.org'), answer('cached', 'cache'), 1);
+    expect(rec.length).toBe(20_000);
+    expect(rec.dropped).toBe(0);
+    expect(rec.allocatedRows).toBe(32_768);
+    const burst = rec.cut();
+    expect(burst.n).toBe(20_000);
+    expect(burst.time[19_999]).toBeGreaterThan(0);
+    // A batch using a quarter of the buffer or more keeps it.
+    for (let k = 0; k < 6; k++) {
+      for (let i = 0; i < 8192; i++) rec.record(query('busy.example.org'), answer('cached', 'cache'), 1);
+      rec.cut();
+    }
+    expect(rec.allocatedRows).toBe(32_768);
+    const quietCut = () => {
+      for (let i = 0; i < 10; i++) rec.record(query('quiet.example.org'), answer('cached', 'cache'), 1);
+      return rec.cut();
+    };
+    for (let k = 0; k < 3; k++) quietCut();
+    expect(rec.allocatedRows).toBe(32_768);
+    quietCut();
+    expect(rec.allocatedRows).toBe(16_384);
+    for (let k = 0; k < 20; k++) quietCut();
+    expect(rec.allocatedRows).toBe(4096);
+    // Rows after a shrink are recorded and cut as before.
+    const after = quietCut();
+    expect(after.n).toBe(10);
+    expect(after.time[9]).toBeGreaterThan(0);
+    // And it grows again for the next burst.
+    for (let i = 0; i < 5000; i++) rec.record(query('burst.example.org'), answer('cached', 'cache'), 1);
+    expect(rec.allocatedRows).toBe(8192);
+    expect(rec.cut().n).toBe(5000);
   });
 
   it('holds at most twice maxStrings new strings in one batch: a flood of new names is dropped and counted beyond that', () => {
@@ -602,6 +638,26 @@ describe('the query log (timer, buffer, modes)', () => {
     const now = Date.now();
     expect((await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 1 })).total).toBe(10_000);
     expect(lines.filter((l) => l.includes('still over querylog-max-size'))).toHaveLength(1);
+    await log.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('takes the rows of a worker process and the queries it dropped or excluded (cluster mode), counted with its own', async () => {
+    const dataDir = tempDir();
+    const log = await QueryLog.open(logOptions(dataDir, { mode: 'memory', excludeNames: ['private.example.org'] }));
+    log.record(query('private.example.org'), answer('cached', 'cache'), 1);
+    const worker = recorder(10, { excludeNames: ['private.example.org'] });
+    for (let i = 0; i < 12; i++) worker.record(query(`w${i}.example.org`), answer('forwarded', 'upstream x'), 1);
+    worker.record(query('a.private.example.org'), answer('cached', 'cache'), 1);
+    expect([worker.dropped, worker.excluded]).toEqual([2, 1]);
+    const strings = new BatchStrings();
+    log.ingest(worker.cut(), strings, { dropped: 2, excluded: 1 });
+    // Counts alone, with no rows since the last batch.
+    log.ingest(null, strings, { dropped: 0, excluded: 3 });
+    expect(log.status()).toMatchObject({ queued: 10, dropped: 2, excluded: 5 });
+    await log.flush();
+    const now = Date.now();
+    expect(await log.read('summary', { since: now - HOUR_MS, until: now + 1000, topVendors: 5 })).toMatchObject({ total: 10 });
     await log.close();
     rmSync(dataDir, { recursive: true, force: true });
   });

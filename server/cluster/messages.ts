@@ -20,8 +20,11 @@ export type ToPrimary =
   | { t: 'fatal'; message: string; user: boolean }
   /** Its counters now (every second, and once more when it stops). */
   | { t: 'snapshot'; stats: StatsSnapshot; cache: CacheCounters; upstreams: UpstreamHealth[] }
-  /** Queries it answered, for the query log. */
-  | { t: 'log'; batch: Batch };
+  /**
+   * Queries it answered, for the query log (null: none since the last message), and how many it
+   * left out of its log since the last message: dropped (its buffer was full) and excluded.
+   */
+  | { t: 'log'; batch: Batch | null; dropped: number; excluded: number };
 
 export type ToWorker =
   /** The user's allow/deny entries changed on disk. */

@@ -93,7 +93,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     worker.on('message', (m: ToPrimary) => {
       switch (m.t) {
         case 'log':
-          querylog.ingest(m.batch, member.strings);
+          querylog.ingest(m.batch, member.strings, { dropped: m.dropped, excluded: m.excluded });
           break;
         case 'snapshot':
           member.snapshot = { stats: m.stats, cache: m.cache, upstreams: m.upstreams };

@@ -115,10 +115,18 @@ export async function runWorker(loaded: LoadedConfig, opts: StartOptions): Promi
   await send({ t: 'ready', dns: dns.udp.map((l) => l.address) });
 }
 
-/** The worker's side of the query log: the same recorder as a single process, cut into batches for the primary. */
+/**
+ * The worker's side of the query log: the same recorder as a single process, cut into batches for
+ * the primary (early when a batch's new strings reach their bound), with the queries it dropped
+ * or excluded since the last batch.
+ */
 class LogForwarder implements QueryRecorder {
   private readonly recorder: Recorder;
   private readonly timer: NodeJS.Timeout;
+  /** Dropped and excluded as far as the primary was told. */
+  private sentDropped = 0;
+  private sentExcluded = 0;
+  private earlyScheduled = false;
 
   constructor(loaded: LoadedConfig, decide: Decider) {
     const config = loaded.config;
@@ -135,6 +143,14 @@ class LogForwarder implements QueryRecorder {
 
   record(query: Query, answer: Answer, ms: number): void {
     this.recorder.record(query, answer, ms);
+    // A flood of new names: send the batch now rather than hold its strings until the interval.
+    if (this.recorder.stringsFull && !this.earlyScheduled) {
+      this.earlyScheduled = true;
+      setImmediate(() => {
+        this.earlyScheduled = false;
+        void this.forward();
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -143,7 +159,12 @@ class LogForwarder implements QueryRecorder {
   }
 
   private forward(): Promise<void> {
-    if (this.recorder.length === 0) return Promise.resolve();
-    return send({ t: 'log', batch: this.recorder.cut() });
+    const r = this.recorder;
+    const dropped = r.dropped - this.sentDropped;
+    const excluded = r.excluded - this.sentExcluded;
+    if (r.length === 0 && dropped === 0 && excluded === 0) return Promise.resolve();
+    this.sentDropped = r.dropped;
+    this.sentExcluded = r.excluded;
+    return send({ t: 'log', batch: r.length > 0 ? r.cut() : null, dropped, excluded });
   }
 }

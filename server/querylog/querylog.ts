@@ -24,7 +24,7 @@ export const DESIGN_RATE = 50_000;
 /** Room for a slow write or a burst on top of one interval at the design rate. */
 const HEADROOM = 1.5;
 /** The sized buffer never exceeds this (35 MiB); longer intervals then write early above 0.75 × this / interval q/s. */
-export const MAX_SIZED_ROWS = 1_000_000;
+const MAX_SIZED_ROWS = 1_000_000;
 /** Early write when the buffer is this full: only beyond the design rate. */
 const EARLY_SHARE = 0.75;
 
@@ -182,7 +182,7 @@ export class QueryLog {
    * the batch's new strings reach their bound (a flood of never-seen names: memory, not rows).
    */
   private afterRecord(r: Recorder): void {
-    if ((r.length >= this.earlyAt || r.stringsFull) && !this.earlyScheduled && this.inFlight === null) {
+    if (this.needsEarlyWrite(r) && !this.earlyScheduled && this.inFlight === null) {
       this.earlyScheduled = true;
       setImmediate(() => {
         this.earlyScheduled = false;
@@ -191,10 +191,20 @@ export class QueryLog {
     }
   }
 
-  /** Rows a worker process recorded (cluster mode): queued like our own, written with them. */
-  ingest(batch: Batch, strings: BatchStrings): void {
+  /** The buffer fills faster than the flush interval empties it, or the batch's new strings reached their bound. */
+  private needsEarlyWrite(r: Recorder): boolean {
+    return r.length >= this.earlyAt || r.stringsFull;
+  }
+
+  /**
+   * Rows a worker process recorded (cluster mode): queued like our own, written with them; and
+   * the queries it dropped or excluded since its last batch, counted with ours.
+   */
+  ingest(batch: Batch | null, strings: BatchStrings, counts?: { dropped: number; excluded: number }): void {
     const r = this.recorder;
     if (r === null || this.closed) return;
+    if (counts) r.countElsewhere(counts.dropped, counts.excluded);
+    if (batch === null) return;
     r.append(batch, strings);
     this.afterRecord(r);
   }
@@ -289,7 +299,7 @@ export class QueryLog {
     const done = p.finally(() => {
       this.inFlight = null;
       // Rows piled up beyond the rate the buffer was sized for: do not wait for the timer.
-      if (this.recorder && this.recorder.length >= this.earlyAt) this.tick();
+      if (this.recorder && this.needsEarlyWrite(this.recorder)) this.tick();
       else this.schedule();
     });
     this.inFlight = done;
@@ -347,7 +357,7 @@ export function queryLogOptions(config: Config, dataDir: string, catalog: Vendor
  * and removes a small file: access(W_OK) is not enough, because an ext4 file system that hit an
  * error refuses writes ("emergency read-only") while its mount still says rw.
  */
-export function folderProblem(dir: string): string | null {
+function folderProblem(dir: string): string | null {
   const probe = join(dir, `.hushdns-write-check-${process.pid}`);
   try {
     writeFileSync(probe, 'x');

@@ -1,7 +1,8 @@
 // The DNS thread's side of the query log: a bounded column buffer. record() writes a few numbers
 // into typed arrays and looks strings up in one Map (names, clients, reasons repeat); no objects,
 // no JSON per query. The buffer grows by doubling up to its capacity (a quiet home never holds
-// the full-rate buffer), 37 bytes per row. When it is full the query is dropped from the log and
+// the full-rate buffer) and halves again after a few quiet batches (a burst does not keep it),
+// 37 bytes per row. When it is full the query is dropped from the log and
 // counted: DNS never waits for the log. cut() hands the rows over as a Batch.
 import { createHmac, randomBytes } from 'node:crypto';
 import { parseIp } from '../../common/config.js';
@@ -36,6 +37,8 @@ const DEFAULT_MAX_STRINGS = 50_000;
 const BATCH_STRINGS_FACTOR = 2;
 /** Rows the buffer starts with; it doubles up to the capacity as traffic needs. */
 const INITIAL_ROWS = 4096;
+/** Consecutive batches using under a quarter of the buffer before it halves (not below INITIAL_ROWS). */
+const SHRINK_AFTER_CUTS = 4;
 /** Bytes a buffered row takes: time 8, client/name/reason/vendor/upstream/us 4 each, qtype 2, flags 1, rcode 2. */
 export const BYTES_PER_ROW = 8 + 6 * 4 + 2 + 1 + 2;
 
@@ -47,8 +50,8 @@ export class Recorder {
   excluded = 0;
   /** Queries per minute (logged or dropped, not excluded). */
   readonly rate = new MinuteRate();
-  /** Rows the arrays hold now. */
-  private size: number;
+  /** Batches in a row that used under a quarter of the buffer. */
+  private quietCuts = 0;
   private time: Float64Array;
   private client: Int32Array;
   private name: Int32Array;
@@ -76,7 +79,7 @@ export class Recorder {
 
   constructor(opts: RecorderOptions) {
     this.capacity = opts.capacity;
-    const c = (this.size = Math.min(opts.capacity, INITIAL_ROWS));
+    const c = Math.min(opts.capacity, INITIAL_ROWS);
     this.time = new Float64Array(c);
     this.client = new Int32Array(c);
     this.name = new Int32Array(c);
@@ -96,6 +99,11 @@ export class Recorder {
     this.describeBlock = opts.describeBlock ?? null;
   }
 
+  /** Rows the buffer holds room for now (grows with traffic up to the capacity, shrinks when it is quiet). */
+  get allocatedRows(): number {
+    return this.time.length;
+  }
+
   /** The batch being recorded has brought maxStrings new strings: write it now rather than at the interval. */
   get stringsFull(): boolean {
     return this.texts.length >= this.maxStrings;
@@ -111,7 +119,7 @@ export class Recorder {
     const now = Date.now();
     this.rate.tick(now);
     const i = this.length;
-    if ((i >= this.size && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
+    if ((i >= this.time.length && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
       this.dropped++;
       return false;
     }
@@ -142,6 +150,15 @@ export class Recorder {
     return true;
   }
 
+  /** Queries another recorder (a worker process's) dropped or excluded: counted here, dropped ones in the rate too. */
+  countElsewhere(dropped: number, excluded: number): void {
+    if (dropped > 0) {
+      this.dropped += dropped;
+      this.rate.tick(Date.now(), dropped);
+    }
+    this.excluded += excluded;
+  }
+
   /**
    * Rows another recorder took (a worker process's), with their strings as text: re-interned here,
    * clients anonymised here (workers log them as they are), block reasons carried over.
@@ -151,7 +168,7 @@ export class Recorder {
     this.rate.tick(Date.now(), batch.n);
     for (let r = 0; r < batch.n; r++) {
       const i = this.length;
-      if ((i >= this.size && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
+      if ((i >= this.time.length && !this.grow()) || this.texts.length >= this.maxBatchStrings) {
         this.dropped += batch.n - r;
         return;
       }
@@ -210,30 +227,52 @@ export class Recorder {
       this.base = 0;
       this.reset = true;
     }
+    this.shrinkWhenQuiet(n);
     return batch;
   }
 
   /** Doubles the arrays (up to the capacity); false when they are at the capacity already. */
   private grow(): boolean {
-    if (this.size >= this.capacity) return false;
-    const n = Math.min(this.capacity, this.size * 2);
-    const more = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+    const size = this.time.length;
+    if (size >= this.capacity) return false;
+    this.resize(Math.min(this.capacity, size * 2));
+    return true;
+  }
+
+  /**
+   * After SHRINK_AFTER_CUTS batches in a row of under a quarter of the buffer, halves it (not
+   * below INITIAL_ROWS): a burst grows the buffer, quiet traffic gives the memory back. Called by
+   * cut(), when the arrays hold no rows.
+   */
+  private shrinkWhenQuiet(used: number): void {
+    const size = this.time.length;
+    if (size <= INITIAL_ROWS || used * 4 >= size) {
+      this.quietCuts = 0;
+      return;
+    }
+    if (++this.quietCuts < SHRINK_AFTER_CUTS) return;
+    this.quietCuts = 0;
+    this.resize(Math.max(INITIAL_ROWS, Math.floor(size / 2)));
+  }
+
+  /** New arrays of `n` rows holding the rows buffered so far. */
+  private resize(n: number): void {
+    const rows = this.length;
+    const to = <T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
-      b.set(a);
+      if (rows > 0) b.set(a.subarray(0, rows));
       return b;
     };
-    this.time = more(this.time, (k) => new Float64Array(k));
-    this.client = more(this.client, (k) => new Int32Array(k));
-    this.name = more(this.name, (k) => new Int32Array(k));
-    this.reason = more(this.reason, (k) => new Int32Array(k));
-    this.vendor = more(this.vendor, (k) => new Int32Array(k));
-    this.upstream = more(this.upstream, (k) => new Int32Array(k));
-    this.qtype = more(this.qtype, (k) => new Uint16Array(k));
-    this.flags = more(this.flags, (k) => new Uint8Array(k));
-    this.rcode = more(this.rcode, (k) => new Uint16Array(k));
-    this.us = more(this.us, (k) => new Uint32Array(k));
-    this.size = n;
-    return true;
+    this.time = to(this.time, (k) => new Float64Array(k));
+    this.client = to(this.client, (k) => new Int32Array(k));
+    this.name = to(this.name, (k) => new Int32Array(k));
+    this.reason = to(this.reason, (k) => new Int32Array(k));
+    this.vendor = to(this.vendor, (k) => new Int32Array(k));
+    this.upstream = to(this.upstream, (k) => new Int32Array(k));
+    this.qtype = to(this.qtype, (k) => new Uint16Array(k));
+    this.flags = to(this.flags, (k) => new Uint8Array(k));
+    this.rcode = to(this.rcode, (k) => new Uint16Array(k));
+    this.us = to(this.us, (k) => new Uint32Array(k));
   }
 
   private intern(text: string): number {

@@ -109,7 +109,6 @@ export const FAMILIES = {
   },
 } as const satisfies Record<string, Family>;
 
-export type FamilyName = keyof typeof FAMILIES;
 export const FAMILY_LIST: readonly Family[] = Object.values(FAMILIES);
 
 for (const f of FAMILY_LIST) {
@@ -118,7 +117,7 @@ for (const f of FAMILY_LIST) {
   if (f.values.some((v) => v.merge === 'latest') && f.values.some((v) => v.merge === 'max')) throw new Error(`roll-up ${f.name}: 'latest' and 'max' values cannot be mixed`);
 }
 
-export const hourTable = (f: Family): string => `h_${f.name}`;
+const hourTable = (f: Family): string => `h_${f.name}`;
 export const dayTable = (f: Family): string => `d_${f.name}`;
 
 const keyCols = (f: Family) => f.keys.map((k) => k.col);

@@ -94,7 +94,7 @@ const isAllowed = (outcome: number) => outcome !== BLOCKED && outcome !== OUTCOM
 class OlderLayoutError extends Error {}
 
 type Stmt = Database.Statement;
-type StmtName = 'insert' | 'deleteBefore' | 'keyAtOffset' | 'oldest' | 'newest' | 'setMeta' | 'series' | 'nextHour' | 'pageBound';
+type StmtName = 'insert' | 'deleteBefore' | 'keyAtOffset' | 'oldest' | 'newest' | 'setMeta' | 'series' | 'nextHour' | 'pageBound' | 'reasonLists';
 
 export class QueryLogStore implements ReadApi {
   readonly path: string;
@@ -133,6 +133,7 @@ export class QueryLogStore implements ReadApi {
       series: db.prepare(`SELECT hour, outcome, sum(n) FROM h_series WHERE hour >= ? AND hour < ? GROUP BY hour, outcome`).raw(),
       nextHour: db.prepare('SELECT min(hour) FROM h_series WHERE hour > ?').pluck(),
       pageBound: db.prepare('SELECT id FROM q WHERE id < ? AND id >= ? ORDER BY id DESC LIMIT 1 OFFSET ?').pluck(),
+      reasonLists: db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck(),
     };
     this.batchStmts = FAMILY_LIST.filter((f) => !f.inMemory).map((f) => db.prepare(batchSql(f, HOUR_KEYS)));
     this.upserts = { series: db.prepare(upsertSql(FAMILIES.series)), cube: db.prepare(upsertSql(FAMILIES.cube)), name: db.prepare(upsertSql(FAMILIES.name)) };
@@ -408,8 +409,7 @@ export class QueryLogStore implements ReadApi {
       case 'blocked': {
         // The reason of the newest hour a name was blocked in, with the lists behind it.
         const rows = this.tierQuery(FAMILIES.block, h0, h1, 'SELECT name, sum(n) AS c, reason, max(t) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number, number][];
-        const lists = this.db.prepare('SELECT s FROM reason_list JOIN str ON str.id = reason_list.list WHERE reason = ? ORDER BY s').pluck();
-        return rows.map(([name, n, reason]) => ({ key: text(name), count: n, blocked: n, rule: this.strings.text(reason), lists: lists.all(reason) as string[] }));
+        return rows.map(([name, n, reason]) => ({ key: text(name), count: n, blocked: n, rule: this.strings.text(reason), lists: this.s.reasonLists.all(reason) as string[] }));
       }
       case 'queried': {
         const rows = this.tierQuery(FAMILIES.name, h0, h1, 'SELECT name, sum(n) AS c, sum(blocked) FROM src GROUP BY name HAVING c > 0 ORDER BY c DESC LIMIT ?', limit) as [number, number, number][];
@@ -446,7 +446,7 @@ export class QueryLogStore implements ReadApi {
       ['vendor', args.vendor],
     ] as const) {
       if (!value) continue;
-      const id = this.db.prepare('SELECT id FROM str WHERE s = ?').pluck().get(value) as number | undefined;
+      const id = this.strings.find(value);
       if (id === undefined) return none;
       where.push(`q.${field} = ?`);
       params.push(id);
@@ -494,7 +494,7 @@ export class QueryLogStore implements ReadApi {
   }
 
   ruleHits(args: Window & { rules: string[] }): RuleHits[] {
-    const ids = args.rules.map((r) => this.db.prepare('SELECT id FROM str WHERE s = ?').pluck().get(r) as number | undefined);
+    const ids = args.rules.map((r) => this.strings.find(r));
     const known = ids.filter((id): id is number => id !== undefined);
     const hits = known.length > 0 ? this.hits(FAMILIES.rule, args, known) : new Map<number, { total: HitCounts; window: HitCounts }>();
     const zero = () => ({ blocked: 0, allowed: 0 });

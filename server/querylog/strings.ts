@@ -178,6 +178,11 @@ export class StringTable {
     return { id: known, fresh: false };
   }
 
+  /** The str id of a text, or undefined when it is not in the table (never inserts). */
+  find(text: string): number | undefined {
+    return this.s.get.get(text) as number | undefined;
+  }
+
   text(id: number): string | null {
     return (this.s.text.get(id) as string | undefined) ?? null;
   }
