@@ -257,14 +257,17 @@ export class ThreadStager implements Stager {
     if (n + 1 === MESSAGE_ROWS) this.flush();
   }
 
+  /** Not ordered with the rows around it (another table); only savepoints are, and savepoint() flushes. */
   pattern(kind: string, pattern: string, action: number, sourceId: number): void {
-    this.flush();
     this.port.postMessage({ op: 'pattern', kind, pattern, action, sourceId } satisfies StageRequest);
   }
 
+  /**
+   * Flushes first, a rollback too: the rows rolled back are hashed into the thread's Bloom filter
+   * as StageTable.add() hashed them inline, so both ways write the same filter.
+   */
   savepoint(kind: SavepointOp, name: string): void {
-    if (kind === 'rollback') this.names = [];
-    else this.flush();
+    this.flush();
     this.port.postMessage({ op: 'savepoint', kind, name } satisfies StageRequest);
   }
 
