@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BloomFilter } from '../common/bloom.js';
+import { BLOOM_HASHES, BloomFilter } from '../common/bloom.js';
 import { treeKey } from '../common/decision.js';
 
 /** Rows bound per INSERT statement: one statement call per 256 rows instead of one per row. */
@@ -104,7 +104,7 @@ export class StageTable {
     this.insertBatch = db.prepare(`INSERT INTO claim (key, packed) VALUES ${values}`);
     this.insertOne = db.prepare('INSERT INTO claim (key, packed) VALUES (?, ?)');
     this.insertPattern = db.prepare('INSERT OR IGNORE INTO pattern (kind, pattern, action, source_id) VALUES (?, ?, ?, ?)');
-    this.bloom = new BloomFilter(new Uint8Array(bloomBits / 8), BloomFilter.forCount(1).hashes);
+    this.bloom = new BloomFilter(new Uint8Array(bloomBits / 8), BLOOM_HASHES);
     db.exec('BEGIN');
   }
 
