@@ -82,8 +82,13 @@ export function openStageFile(path: string): Database.Database {
   }
 }
 
-/** Appends entries to the staging file; lives on whichever thread stages. */
-export class StageTable {
+/**
+ * Appends entries to the staging file; lives on whichever thread stages. On the caller's thread it
+ * is the Stager itself (small compiles, and wherever the worker script is not built: tests run
+ * from source).
+ */
+export class StageTable implements Stager {
+  readonly threaded = false;
   private readonly buf: (string | number)[] = new Array<string | number>(BATCH_ROWS * 2);
   private bufLen = 0;
   private readonly insertBatch: Database.Statement;
@@ -154,6 +159,7 @@ export class StageTable {
     return this.bloom.bits;
   }
 
+  /** Safe more than once and after complete(): the connection is closed then. */
   abort(): void {
     if (this.db.open) this.db.close();
   }
@@ -162,32 +168,6 @@ export class StageTable {
     const buf = this.buf;
     for (let i = 0; i < this.bufLen; i += 2) this.insertOne.run(buf[i], buf[i + 1]);
     this.bufLen = 0;
-  }
-}
-
-/** Staging on the caller's thread: small compiles, and wherever the worker script is not built (tests run from source). */
-export class InlineStager implements Stager {
-  readonly threaded = false;
-  private done = false;
-
-  constructor(private readonly table: StageTable) {}
-
-  add(name: string, packed: number): void {
-    this.table.add(name, packed);
-  }
-  pattern(kind: string, pattern: string, action: number, sourceId: number): void {
-    this.table.pattern(kind, pattern, action, sourceId);
-  }
-  savepoint(op: SavepointOp, name: string): void {
-    this.table.savepoint(op, name);
-  }
-  complete(): Uint8Array {
-    this.done = true;
-    return this.table.complete();
-  }
-  abort(): void {
-    if (!this.done) this.table.abort();
-    this.done = true;
   }
 }
 

@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { BLOOM_HASHES, BloomFilter } from '../common/bloom.js';
 import { AncestorStack, allowRankSelf, blockRankSelf, mergeClaims } from '../common/decision.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, Meta, SCHEMA_SQL, SCHEMA_VERSION, STRONG, Scope } from '../common/schema.js';
-import { InlineStager, StageTable, ThreadStager, createStageFile, openStageFile, stageWorkerFile, type Stager } from './stage.js';
+import { StageTable, ThreadStager, createStageFile, openStageFile, stageWorkerFile, type Stager } from './stage.js';
 
 export interface SourceRecord {
   name: string;
@@ -139,7 +139,7 @@ export class BlocklistWriter {
     let stager: Stager;
     try {
       createStageFile(stagePath);
-      stager = threaded ? new ThreadStager(stagePath, bloomBits, workerFile) : new InlineStager(StageTable.open(stagePath, bloomBits));
+      stager = threaded ? new ThreadStager(stagePath, bloomBits, workerFile) : StageTable.open(stagePath, bloomBits);
     } catch (err) {
       rmSync(stagePath, { force: true });
       throw new Error(`cannot create the staging table ${stagePath}: ${(err as Error).message}`, { cause: err });
