@@ -2,7 +2,7 @@
 // cli.ts loads this module only for those commands, so `hushdns serve` never carries the compiler.
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, type LoadedConfig } from '../common/config.js';
+import type { LoadedConfig } from '../common/config.js';
 import { UserError } from '../common/errors.js';
 import { canonicalName } from '../common/names.js';
 import { PACKAGE_VERSION } from '../common/paths.js';
@@ -78,10 +78,15 @@ function openTable(dataDir: string): Blocklist {
   return Blocklist.open(path);
 }
 
+/** A name given on the command line that is not a domain name: the user's to fix, not the configuration's. */
+class NameError extends UserError {
+  readonly code = 'bad-name';
+}
+
 /** `hushdns why NAME`: the decision and every rule and pattern behind it, as text or JSON. */
 export function runWhy(name: string, dataDir: string, json: boolean): void {
   const n = canonicalName(name);
-  if (!n.ok) throw new ConfigError([`${JSON.stringify(name)} is not a domain name (${n.reason})`]);
+  if (!n.ok) throw new NameError(`${JSON.stringify(name)} is not a domain name (${n.reason})`);
   const bl = openTable(dataDir);
   try {
     const explanation = bl.explain(n.name);

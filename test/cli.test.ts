@@ -745,6 +745,8 @@ describe('hushdns compile, why and export', () => {
     const bad = run(['why', 'not a name', '--data-dir', dir]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/"not a name" is not a domain name \(bad-character\)/);
+    expect(bad.stderr, 'a bad name is not a configuration problem').not.toMatch(/invalid configuration/);
+    expect(bad.stderr).toBe('hushdns: "not a name" is not a domain name (bad-character)\n');
   });
 
   it('why and export find the table through --config and HUSHDNS_CONFIG like every other command', () => {
