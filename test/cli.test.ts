@@ -804,4 +804,13 @@ describe('hushdns compile, why and export', () => {
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/Choices: "hosts", "domains", "adblock", "dnsmasq", "unbound", "rpz"/);
   });
+
+  it('export to a file that cannot be written names the file, without a stack trace', () => {
+    const out = join(workDir, 'no', 'such', 'dir', 'x.txt');
+    const r = run(['export', '--format', 'domains', '-o', out, '--data-dir', dataDir()]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^hushdns: cannot write ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
 });
