@@ -82,8 +82,8 @@ export class CompileError extends UserError {
  * fewer than this share of what the last build read from the same source (and that was at least
  * COLLAPSE_MIN entries): what an error page, a truncated file or a parking page looks like.
  */
-export const COLLAPSE_SHARE = 0.1;
-export const COLLAPSE_MIN = 100;
+const COLLAPSE_SHARE = 0.1;
+const COLLAPSE_MIN = 100;
 
 export async function compile(opts: CompileOptions): Promise<CompileReport> {
   const started = Date.now();
@@ -213,7 +213,7 @@ function sourceReport(spec: SourceSpec, counts: ListCounts, status: SourceRecord
 }
 
 /** Why a fresh download must not replace the last good copy, or null when it may. */
-export function whyUnusable(counts: ListCounts, previous: PreviousSource | undefined): string | null {
+function whyUnusable(counts: ListCounts, previous: PreviousSource | undefined): string | null {
   if (counts.error) return counts.error;
   if (counts.valid === 0) {
     const lines = Object.entries({ ...counts.invalidByReason, ...counts.unsupportedByReason })

@@ -180,7 +180,7 @@ export function entryReason(e: Pick<UserEntry, 'action' | 'name' | 'scope'>): st
 }
 
 /** `name` (or `*.name`) → subtree, `=name` → exact (parseUserEntry); a bad entry is a UserRuleError. */
-export function parseEntry(input: string): { name: string; scope: EntryScope } {
+function parseEntry(input: string): { name: string; scope: EntryScope } {
   const e = parseUserEntry(input);
   if (!e.ok) throw new UserRuleError(`${JSON.stringify(input)} is not a name that can be allowed or denied (${e.reason}); expected e.g. tracking.example.com or =tracking.example.com`);
   return { name: e.name, scope: e.scope };
