@@ -108,11 +108,9 @@ async function main(): Promise<void> {
       'export',
       'Write the compiled table as a list for another resolver',
       (y) =>
-        y
+        withTableFlags(y)
           .option('format', { choices: ['hosts', 'domains', 'adblock', 'dnsmasq', 'unbound', 'rpz'] as const, demandOption: true })
-          .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: standard output)' })
-          .option('data-dir', { type: 'string', describe: describeField('data-dir'), group: 'General:' })
-          .option('config', CONFIG_OPTION),
+          .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: standard output)' }),
       async (argv) => {
         const { runExport } = await import('./compiler/commands.js');
         await runExport(configFrom(argv).config['data-dir'], argv.format, argv.output);

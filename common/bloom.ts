@@ -3,7 +3,8 @@
 // decided without a SQLite lookup and start-up needs no scan of the table.
 
 const BITS_PER_NAME = 10; // with 7 hashes: about 0.8 % false positives
-const HASHES = 7;
+/** Hashes (probes) per name of every filter the compiler writes. */
+export const BLOOM_HASHES = 7;
 
 export class BloomFilter {
   readonly bits: Uint8Array;
@@ -20,9 +21,13 @@ export class BloomFilter {
     this.mask = this.size <= 2 ** 31 && (this.size & (this.size - 1)) === 0 ? this.size - 1 : -1;
   }
 
+  /** Bytes of a filter for `count` names (forCount's size), without allocating one. */
+  static bytesFor(count: number): number {
+    return Math.max(64, Math.ceil((Math.max(count, 1) * BITS_PER_NAME) / 8));
+  }
+
   static forCount(count: number): BloomFilter {
-    const bytes = Math.max(64, Math.ceil((Math.max(count, 1) * BITS_PER_NAME) / 8));
-    return new BloomFilter(new Uint8Array(bytes), HASHES);
+    return new BloomFilter(new Uint8Array(BloomFilter.bytesFor(count)), BLOOM_HASHES);
   }
 
   add(name: string): void {

@@ -97,6 +97,23 @@ export function normaliseName(input: string): NameResult {
   return { ok: true, name };
 }
 
+export type EntryScope = 'exact' | 'subtree';
+
+export type EntryResult = { ok: true; name: string; scope: EntryScope } | { ok: false; reason: InvalidNameReason };
+
+/**
+ * A user's allow or deny entry, as the API, the dashboard and the config's `allow`/`deny` take it:
+ * `name` (or `*.name`) for the name and every name below it, `=name` for the name only; the name
+ * normalised the way lists are (IDN, case, trailing dot). One parser, so an entry the API accepts
+ * is one the config accepts, and both mean the same rule.
+ */
+export function parseUserEntry(input: string): EntryResult {
+  const trimmed = input.trim();
+  const exact = trimmed.startsWith('=');
+  const n = normaliseName(exact ? trimmed.slice(1) : trimmed.replace(/^\*\./, ''));
+  return n.ok ? { ok: true, name: n.name, scope: exact ? 'exact' : 'subtree' } : n;
+}
+
 /**
  * A name as typed by a person (`hushdns why Bücher.Example.`, an exclusion): lowercase, IDN as
  * punycode, no trailing dot, within the length and character rules. Unlike normaliseName it does

@@ -1,8 +1,9 @@
 // The compiled table's commands as the CLI runs them: compile (with its report), why and export.
 // cli.ts loads this module only for those commands, so `hushdns serve` never carries the compiler.
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, type LoadedConfig } from '../common/config.js';
+import type { LoadedConfig } from '../common/config.js';
 import { UserError } from '../common/errors.js';
 import { canonicalName } from '../common/names.js';
 import { PACKAGE_VERSION } from '../common/paths.js';
@@ -72,16 +73,42 @@ function tablePath(dataDir: string): string {
   return join(resolve(dataDir), BLOCKLIST_FILE);
 }
 
-function openTable(dataDir: string): Blocklist {
+/** The compiled table's path; a BlocklistError saying to compile first when there is none. */
+function existingTablePath(dataDir: string): string {
   const path = tablePath(dataDir);
   if (!existsSync(path)) throw new BlocklistError(`no compiled table at ${path}; run \`hushdns compile\` first`, 'missing', path);
-  return Blocklist.open(path);
+  return path;
+}
+
+function openTable(dataDir: string): Blocklist {
+  return Blocklist.open(existingTablePath(dataDir));
+}
+
+/** An export's output file that cannot be written (no such folder, no permission). */
+class OutputError extends UserError {
+  readonly code = 'bad-output';
+}
+
+/** Opens `path` for writing, failing as an OutputError naming it before anything is read. */
+async function openOutput(path: string): Promise<WriteStream> {
+  const out = createWriteStream(path);
+  try {
+    await once(out, 'open');
+  } catch (err) {
+    throw new OutputError(`cannot write ${path}: ${(err as Error).message}`);
+  }
+  return out;
+}
+
+/** A name given on the command line that is not a domain name: the user's to fix, not the configuration's. */
+class NameError extends UserError {
+  readonly code = 'bad-name';
 }
 
 /** `hushdns why NAME`: the decision and every rule and pattern behind it, as text or JSON. */
 export function runWhy(name: string, dataDir: string, json: boolean): void {
   const n = canonicalName(name);
-  if (!n.ok) throw new ConfigError([`${JSON.stringify(name)} is not a domain name (${n.reason})`]);
+  if (!n.ok) throw new NameError(`${JSON.stringify(name)} is not a domain name (${n.reason})`);
   const bl = openTable(dataDir);
   try {
     const explanation = bl.explain(n.name);
@@ -93,11 +120,10 @@ export function runWhy(name: string, dataDir: string, json: boolean): void {
 
 /** `hushdns export --format F [-o FILE]`: the compiled table as a list for another resolver. */
 export async function runExport(dataDir: string, format: ExportFormat, output: string | undefined): Promise<void> {
-  const dbPath = tablePath(dataDir);
-  if (!existsSync(dbPath)) throw new BlocklistError(`no compiled table at ${dbPath}; run \`hushdns compile\` first`, 'missing', dbPath);
-  const out = output ? createWriteStream(output) : process.stdout;
-  const res = await exportTable(dbPath, format, out);
-  if (output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+  const dbPath = existingTablePath(dataDir);
+  const file = output ? await openOutput(output) : null;
+  const res = await exportTable(dbPath, format, file ?? process.stdout);
+  if (file) await new Promise<void>((r) => file.end(r));
   process.stderr.write(`exported ${res.written} entries${res.lossy ? ` (${res.lossy} could not be expressed exactly in ${format})` : ''}\n`);
 }
 

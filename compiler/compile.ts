@@ -4,7 +4,7 @@
 // memory does not grow with list size.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { normaliseName } from '../common/names.js';
+import { parseUserEntry } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
 import { VendorCatalog } from '../common/vendors.js';
 import { diffTables } from './diff.js';
@@ -82,8 +82,8 @@ export class CompileError extends UserError {
  * fewer than this share of what the last build read from the same source (and that was at least
  * COLLAPSE_MIN entries): what an error page, a truncated file or a parking page looks like.
  */
-export const COLLAPSE_SHARE = 0.1;
-export const COLLAPSE_MIN = 100;
+const COLLAPSE_SHARE = 0.1;
+const COLLAPSE_MIN = 100;
 
 export async function compile(opts: CompileOptions): Promise<CompileReport> {
   const started = Date.now();
@@ -213,7 +213,7 @@ function sourceReport(spec: SourceSpec, counts: ListCounts, status: SourceRecord
 }
 
 /** Why a fresh download must not replace the last good copy, or null when it may. */
-export function whyUnusable(counts: ListCounts, previous: PreviousSource | undefined): string | null {
+function whyUnusable(counts: ListCounts, previous: PreviousSource | undefined): string | null {
   if (counts.error) return counts.error;
   if (counts.valid === 0) {
     const lines = Object.entries({ ...counts.invalidByReason, ...counts.unsupportedByReason })
@@ -313,10 +313,9 @@ function addUserEntries(writer: BlocklistWriter, opts: CompileOptions): void {
   if (opts.allow.length === 0 && opts.deny.length === 0) return;
   const id = writer.addSource({ name: 'user', status: 'local', category: 'user', entries: opts.allow.length + opts.deny.length });
   const add = (entry: string, action: 'allow' | 'block') => {
-    const exact = entry.startsWith('=');
-    const n = normaliseName(exact ? entry.slice(1) : entry);
-    if (!n.ok) throw new CompileError(`${action === 'allow' ? 'allow' : 'deny'} entry ${entry}: not a valid name (${n.reason})`, null);
-    writer.addRule(n.name, action, exact ? 'exact' : 'subtree', true, id, null);
+    const e = parseUserEntry(entry);
+    if (!e.ok) throw new CompileError(`${action === 'allow' ? 'allow' : 'deny'} entry ${entry}: not a valid name (${e.reason})`, null);
+    writer.addRule(e.name, action, e.scope, true, id, null);
   };
   for (const e of opts.allow) add(e, 'allow');
   for (const e of opts.deny) add(e, 'block');

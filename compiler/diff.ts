@@ -11,7 +11,7 @@ import { Meta, SCHEMA_VERSION } from '../common/schema.js';
 /** Tables above this size get no added/removed counts at all (an anti-join: ~0.5 s per million rows). */
 export const DIFF_MAX_RULES = 300_000;
 /** Tables above this size get totals only (a full join grouped by source lists: ~2 s per million rows). */
-export const SOURCE_DIFF_MAX_RULES = 100_000;
+const SOURCE_DIFF_MAX_RULES = 100_000;
 
 export interface SourceDiff {
   added: number;

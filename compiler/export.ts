@@ -31,7 +31,7 @@ import { AncestorStack, allowRankBelow, allowRankSelf, blockRankBelow, blockRank
 import { SCOPE_MASK, STRONG, STRONG_SELF, Scope } from '../common/schema.js';
 import { Blocklist, type BlocklistInfo } from '../server/blocklist.js';
 
-export const EXPORT_FORMATS = ['hosts', 'domains', 'adblock', 'dnsmasq', 'unbound', 'rpz'] as const;
+const EXPORT_FORMATS = ['hosts', 'domains', 'adblock', 'dnsmasq', 'unbound', 'rpz'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface ExportResult {

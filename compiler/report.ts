@@ -1,7 +1,7 @@
 // The compile report as people read it: one row per source, then totals.
 import type { CompileReport, SourceReport } from './compile.js';
 
-export function formatTable(headers: string[], rows: string[][], rightAlign: Set<number> = new Set()): string {
+function formatTable(headers: string[], rows: string[][], rightAlign: Set<number> = new Set()): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (rightAlign.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();

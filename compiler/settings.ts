@@ -3,7 +3,7 @@
 // compile` and `hushdns config check` both call this, so a config that passes the check compiles.
 import { dirname, resolve } from 'node:path';
 import { ConfigError, type Config } from '../common/config.js';
-import { normaliseName } from '../common/names.js';
+import { parseUserEntry } from '../common/names.js';
 import type { CompileOptions } from './compile.js';
 import { SourceError, selectSources } from './sources.js';
 import { buildFilters } from './transforms/filter.js';
@@ -37,8 +37,7 @@ export function compileSettings(config: Config, configFile: string | null): Comp
   }
   for (const key of ['allow', 'deny'] as const) {
     (config[key] as unknown[]).forEach((entry, i) => {
-      const name = typeof entry === 'string' ? (entry.startsWith('=') ? entry.slice(1) : entry) : null;
-      const n = name === null ? null : normaliseName(name);
+      const n = typeof entry === 'string' ? parseUserEntry(entry) : null;
       if (!n?.ok) problems.push(`${key}[${i}] = ${JSON.stringify(entry)}: expected a name such as ads.example.com (=ads.example.com for the name only)${n ? `, not ${n.reason}` : ''}`);
     });
   }

@@ -158,7 +158,7 @@ export function fromArgument(arg: string, origin: 'cli' | 'config', registry: Re
 }
 
 /** A config-file source object: {id?, url | path, format?, match?, vendor?, exclude?, include?, required?, action?}. */
-export function fromConfigObject(obj: Record<string, unknown>, registry: RegistryEntry[], baseDir: string): SourceSpec {
+function fromConfigObject(obj: Record<string, unknown>, registry: RegistryEntry[], baseDir: string): SourceSpec {
   const where = `sources entry ${JSON.stringify(obj)}`;
   const unknown = Object.keys(obj).filter((k) => !SOURCE_KEYS.has(k));
   if (unknown.length > 0) throw new SourceError(`${where}: unknown key ${unknown.join(', ')} (known: ${[...SOURCE_KEYS].join(', ')})`);
@@ -189,7 +189,7 @@ export function fromConfigObject(obj: Record<string, unknown>, registry: Registr
   return spec;
 }
 
-export function idFromUrl(url: string): string {
+function idFromUrl(url: string): string {
   const u = new URL(url);
   const last = u.pathname.split('/').filter(Boolean).slice(-2).join('-') || 'list';
   return `${u.hostname}-${last}`.replace(/[^a-zA-Z0-9._-]/g, '_').slice(0, 80);

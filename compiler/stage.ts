@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BloomFilter } from '../common/bloom.js';
+import { BLOOM_HASHES, BloomFilter } from '../common/bloom.js';
 import { treeKey } from '../common/decision.js';
 
 /** Rows bound per INSERT statement: one statement call per 256 rows instead of one per row. */
@@ -82,8 +82,13 @@ export function openStageFile(path: string): Database.Database {
   }
 }
 
-/** Appends entries to the staging file; lives on whichever thread stages. */
-export class StageTable {
+/**
+ * Appends entries to the staging file; lives on whichever thread stages. On the caller's thread it
+ * is the Stager itself (small compiles, and wherever the worker script is not built: tests run
+ * from source).
+ */
+export class StageTable implements Stager {
+  readonly threaded = false;
   private readonly buf: (string | number)[] = new Array<string | number>(BATCH_ROWS * 2);
   private bufLen = 0;
   private readonly insertBatch: Database.Statement;
@@ -104,7 +109,7 @@ export class StageTable {
     this.insertBatch = db.prepare(`INSERT INTO claim (key, packed) VALUES ${values}`);
     this.insertOne = db.prepare('INSERT INTO claim (key, packed) VALUES (?, ?)');
     this.insertPattern = db.prepare('INSERT OR IGNORE INTO pattern (kind, pattern, action, source_id) VALUES (?, ?, ?, ?)');
-    this.bloom = new BloomFilter(new Uint8Array(bloomBits / 8), BloomFilter.forCount(1).hashes);
+    this.bloom = new BloomFilter(new Uint8Array(bloomBits / 8), BLOOM_HASHES);
     db.exec('BEGIN');
   }
 
@@ -154,6 +159,7 @@ export class StageTable {
     return this.bloom.bits;
   }
 
+  /** Safe more than once and after complete(): the connection is closed then. */
   abort(): void {
     if (this.db.open) this.db.close();
   }
@@ -162,32 +168,6 @@ export class StageTable {
     const buf = this.buf;
     for (let i = 0; i < this.bufLen; i += 2) this.insertOne.run(buf[i], buf[i + 1]);
     this.bufLen = 0;
-  }
-}
-
-/** Staging on the caller's thread: small compiles, and wherever the worker script is not built (tests run from source). */
-export class InlineStager implements Stager {
-  readonly threaded = false;
-  private done = false;
-
-  constructor(private readonly table: StageTable) {}
-
-  add(name: string, packed: number): void {
-    this.table.add(name, packed);
-  }
-  pattern(kind: string, pattern: string, action: number, sourceId: number): void {
-    this.table.pattern(kind, pattern, action, sourceId);
-  }
-  savepoint(op: SavepointOp, name: string): void {
-    this.table.savepoint(op, name);
-  }
-  complete(): Uint8Array {
-    this.done = true;
-    return this.table.complete();
-  }
-  abort(): void {
-    if (!this.done) this.table.abort();
-    this.done = true;
   }
 }
 
@@ -257,14 +237,17 @@ export class ThreadStager implements Stager {
     if (n + 1 === MESSAGE_ROWS) this.flush();
   }
 
+  /** Not ordered with the rows around it (another table); only savepoints are, and savepoint() flushes. */
   pattern(kind: string, pattern: string, action: number, sourceId: number): void {
-    this.flush();
     this.port.postMessage({ op: 'pattern', kind, pattern, action, sourceId } satisfies StageRequest);
   }
 
+  /**
+   * Flushes first, a rollback too: the rows rolled back are hashed into the thread's Bloom filter
+   * as StageTable.add() hashed them inline, so both ways write the same filter.
+   */
   savepoint(kind: SavepointOp, name: string): void {
-    if (kind === 'rollback') this.names = [];
-    else this.flush();
+    this.flush();
     this.port.postMessage({ op: 'savepoint', kind, name } satisfies StageRequest);
   }
 

@@ -12,10 +12,10 @@ import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, op
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BloomFilter } from '../common/bloom.js';
+import { BLOOM_HASHES, BloomFilter } from '../common/bloom.js';
 import { AncestorStack, allowRankSelf, blockRankSelf, mergeClaims } from '../common/decision.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE, Meta, SCHEMA_SQL, SCHEMA_VERSION, STRONG, Scope } from '../common/schema.js';
-import { InlineStager, StageTable, ThreadStager, createStageFile, openStageFile, stageWorkerFile, type Stager } from './stage.js';
+import { StageTable, ThreadStager, createStageFile, openStageFile, stageWorkerFile, type Stager } from './stage.js';
 
 export interface SourceRecord {
   name: string;
@@ -139,7 +139,7 @@ export class BlocklistWriter {
     let stager: Stager;
     try {
       createStageFile(stagePath);
-      stager = threaded ? new ThreadStager(stagePath, bloomBits, workerFile) : new InlineStager(StageTable.open(stagePath, bloomBits));
+      stager = threaded ? new ThreadStager(stagePath, bloomBits, workerFile) : StageTable.open(stagePath, bloomBits);
     } catch (err) {
       rmSync(stagePath, { force: true });
       throw new Error(`cannot create the staging table ${stagePath}: ${(err as Error).message}`, { cause: err });
@@ -397,9 +397,8 @@ export class BlocklistWriter {
    */
   private finalBloom(stage: Database.Database, staged: Uint8Array, names: number): BloomFilter {
     const want = bloomBitsFor(names);
-    const hashes = BloomFilter.forCount(1).hashes;
     if (staged.length * 8 < want) {
-      const bloom = new BloomFilter(new Uint8Array(want / 8), hashes);
+      const bloom = new BloomFilter(new Uint8Array(want / 8), BLOOM_HASHES);
       for (const k of stage.prepare('SELECT key FROM out.rule').pluck().iterate() as IterableIterator<string>) bloom.add(k);
       return bloom;
     }
@@ -408,13 +407,13 @@ export class BlocklistWriter {
     for (let off = bytes; off < staged.length; off += bytes) {
       for (let i = 0; i < bytes; i++) folded[i] |= staged[off + i];
     }
-    return new BloomFilter(folded, hashes);
+    return new BloomFilter(folded, BLOOM_HASHES);
   }
 }
 
 /** Bits of a Bloom filter for `names`: what BloomFilter.forCount gives, rounded up to a power of two. */
 function bloomBitsFor(names: number): number {
-  const bits = BloomFilter.forCount(names).bits.length * 8;
+  const bits = BloomFilter.bytesFor(names) * 8;
   return 2 ** Math.ceil(Math.log2(bits));
 }
 

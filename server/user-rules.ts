@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { dirname, join } from 'node:path';
-import { normaliseName } from '../common/names.js';
+import { parseUserEntry, type EntryScope } from '../common/names.js';
 import type { VendorCatalog } from '../common/vendors.js';
 import type { BlockDecision } from './blocklist.js';
 import type { Stage } from './pipeline/types.js';
@@ -186,14 +186,11 @@ export function entryReason(e: Pick<UserEntry, 'action' | 'name' | 'scope'>): st
   return `${rule} (${source})`;
 }
 
-/** `name` → subtree, `=name` → exact; the name normalised the way lists are (IDN, case, trailing dot). */
-export function parseEntry(input: string): { name: string; scope: 'exact' | 'subtree' } {
-  const trimmed = input.trim();
-  const exact = trimmed.startsWith('=');
-  const raw = exact ? trimmed.slice(1) : trimmed.replace(/^\*\./, '');
-  const n = normaliseName(raw);
-  if (!n.ok) throw new UserRuleError(`${JSON.stringify(input)} is not a name that can be allowed or denied (${n.reason}); expected e.g. tracking.example.com or =tracking.example.com`);
-  return { name: n.name, scope: exact ? 'exact' : 'subtree' };
+/** `name` (or `*.name`) → subtree, `=name` → exact (parseUserEntry); a bad entry is a UserRuleError. */
+function parseEntry(input: string): { name: string; scope: EntryScope } {
+  const e = parseUserEntry(input);
+  if (!e.ok) throw new UserRuleError(`${JSON.stringify(input)} is not a name that can be allowed or denied (${e.reason}); expected e.g. tracking.example.com or =tracking.example.com`);
+  return { name: e.name, scope: e.scope };
 }
 
 /** The user's entries first, then the compiled table. */

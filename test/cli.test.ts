@@ -763,6 +763,8 @@ describe('hushdns compile, why and export', () => {
     const bad = run(['why', 'not a name', '--data-dir', dir]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/"not a name" is not a domain name \(bad-character\)/);
+    expect(bad.stderr, 'a bad name is not a configuration problem').not.toMatch(/invalid configuration/);
+    expect(bad.stderr).toBe('hushdns: "not a name" is not a domain name (bad-character)\n');
   });
 
   it('why and export find the table through --config and HUSHDNS_CONFIG like every other command', () => {
@@ -819,5 +821,14 @@ describe('hushdns compile, why and export', () => {
     const bad = run(['export', '--format', 'csv', '--data-dir', dataDir()]);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/Choices: "hosts", "domains", "adblock", "dnsmasq", "unbound", "rpz"/);
+  });
+
+  it('export to a file that cannot be written names the file, without a stack trace', () => {
+    const out = join(workDir, 'no', 'such', 'dir', 'x.txt');
+    const r = run(['export', '--format', 'domains', '-o', out, '--data-dir', dataDir()]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^hushdns: cannot write ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
   });
 });

@@ -8,7 +8,9 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublicSuffix, nameAndParents } from '../common/names.js';
 import { BLOCKLIST_FILE, BLOCKLIST_PREV_FILE } from '../common/schema.js';
+import { loadConfig } from '../common/config.js';
 import { compile, CompileError } from '../compiler/compile.js';
+import { compileSettings } from '../compiler/settings.js';
 import { DIFF_MAX_RULES } from '../compiler/diff.js';
 import { formatReport } from '../compiler/report.js';
 import { fromArgument, type SourceSpec } from '../compiler/sources.js';
@@ -102,6 +104,27 @@ describe('compile: decisions and provenance', () => {
       expect(bl.decide('keep.example.net').action).toBe('block'); // user deny (exact) beats a list allow
       expect(bl.decide('sub.keep.example.net').action).toBe('allow'); // …but only the exact name
       expect(bl.decide('x.own.example.org').action).toBe('block');
+    } finally {
+      bl.close();
+    }
+  });
+
+  it('reads config allow/deny entries as the API does: `*.name` and a padded name are subtree entries', async () => {
+    const dir = tempDir();
+    const list = join(dir, 'block.txt');
+    writeFileSync(list, '||example.com^\n||ads.example.org^\n');
+    const file = join(dir, 'hushdns.yaml');
+    writeFileSync(file, `data-dir: ${JSON.stringify(dir)}\nbundled: false\ndefault-sources: false\nallow:\n  - "*.example.com"\n  - " ads.example.org"\n`);
+    const settings = compileSettings(loadConfig({ file, env: {} }).config, file);
+    expect(settings.allow).toEqual(['*.example.com', ' ads.example.org']);
+    await compileSources(dir, [source(list, 'adblock')], { allow: settings.allow });
+    const bl = Blocklist.open(join(dir, BLOCKLIST_FILE));
+    try {
+      for (const name of ['example.com', 'cdn.example.com', 'ads.example.org', 'x.ads.example.org']) {
+        const d = bl.decide(name);
+        expect(d.action, name).toBe('allow');
+        expect(d.scope, name).toBe('subtree');
+      }
     } finally {
       bl.close();
     }

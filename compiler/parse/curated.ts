@@ -12,7 +12,7 @@ import type { LineParser, ParsedLine } from '../types.js';
 export type CuratedLevel = 'standard' | 'strict';
 
 /** What one line of a curated or allow list holds, before any level filtering. */
-export type CuratedLine =
+type CuratedLine =
   | { kind: 'blank' }
   | { kind: 'comment'; text: string }
   | { kind: 'section'; level: CuratedLevel }
@@ -47,7 +47,7 @@ const enum Ch {
 const isSpace = (c: number): boolean => c === Ch.Space || c === Ch.Tab;
 
 /** Classify one line (no terminator). Shared by both parsers and by `describeList`. */
-export function readCuratedLine(line: string): CuratedLine {
+function readCuratedLine(line: string): CuratedLine {
   let start = 0;
   while (start < line.length && isSpace(line.charCodeAt(start))) start++;
   if (start === line.length) return { kind: 'blank' };

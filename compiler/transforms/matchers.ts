@@ -49,7 +49,11 @@ export function compileMatcher(patterns: readonly unknown[], kind: MatcherKind, 
   if (problems.length > 0) throw new MatcherError(problems);
   if (exact.size === 0 && regexes.length === 0) return null;
   if (regexes.length === 0) return (text) => exact.has(text);
-  return (text) => exact.has(text) || regexes.some((r) => r.test(text));
+  return (text) => {
+    if (exact.has(text)) return true;
+    for (let i = 0; i < regexes.length; i++) if (regexes[i]!.test(text)) return true;
+    return false;
+  };
 }
 
 /** `*` stands for any run of characters within one label; `*.example.com` also matches example.com itself, as wildcard lists mean it. */
@@ -58,5 +62,6 @@ function wildcardRegExp(p: string): RegExp {
     .split('*')
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
     .join('[^.]*');
-  return new RegExp(p.startsWith('*.') ? `^(?:[^.]*\\.)*?${body.slice('[^.]*\\.'.length)}$|^${body}$` : `^${body}$`);
+  // `*.rest`: any number of labels (none included) before `rest`, which covers one label too.
+  return new RegExp(p.startsWith('*.') ? `^(?:[^.]*\\.)*?${body.slice('[^.]*\\.'.length)}$` : `^${body}$`);
 }
