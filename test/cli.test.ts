@@ -425,6 +425,26 @@ describe('hushdns serve', () => {
     }
   });
 
+  it('refuses an HTTP port in use in cluster mode too, stopping the workers it started', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'serve', '--workers', '2', '--data-dir', tempDir(), '--dns-listen', '127.0.0.1:0', '--http-listen', `127.0.0.1:${port}`, '--upstream', upstream.udpUrl, '--refresh-interval', '0'], {
+        cwd: workDir,
+        env: cleanEnv(),
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(r.signal, 'serve did not exit by itself').toBeNull();
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`127.0.0.1:${port}`);
+      expect(r.stderr).toMatch(/--http-listen/);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('takes a changed configuration file on SIGHUP: answers change at once, settings that need a restart are named, a bad file changes nothing', async () => {
     const file = join(workDir, 'reload.yaml');
     writeFileSync(file, 'block-mode: null\n');

@@ -135,6 +135,15 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
     return worker;
   };
 
+  /** Start-up failed: stop the workers started so far and close what is open. */
+  const abandon = async (): Promise<void> => {
+    stopping = true;
+    for (const { worker } of members.values()) worker.kill();
+    await querylog.close();
+    await routerPool?.close();
+    blocklist.close();
+  };
+
   // Start every worker and wait until each listens; the first that cannot start stops them all.
   let addresses: { host: string; port: number }[] = [];
   try {
@@ -150,11 +159,7 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
       }
     });
   } catch (err) {
-    stopping = true;
-    for (const { worker } of members.values()) worker.kill();
-    await querylog.close();
-    await routerPool?.close();
-    blocklist.close();
+    await abandon();
     throw err;
   } finally {
     startupFailed = null;
@@ -202,6 +207,10 @@ export async function runPrimary(loaded: LoadedConfig, opts: StartOptions): Prom
         processes: all.map((m) => ({ id: m.worker.id, pid: m.worker.process.pid, queries: m.snapshot?.stats.total ?? 0 })),
       };
     },
+  }).catch(async (err: unknown) => {
+    // HTTP could not start (its port taken…): the workers, the log and the table go too.
+    await abandon();
+    throw err;
   });
   announce(log, settings, addresses, control.http, blocklist, { workers: count });
   // The primary holds the query log and the API; its heap floods with new names like a worker's.
